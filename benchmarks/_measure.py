@@ -1,0 +1,40 @@
+"""Run one scenario module in this (fresh) interpreter and print its result as one JSON line.
+
+Usage: ``python -m benchmarks._measure benchmarks.scenarios.pgqueuer_drain --dsn … --jobs N``.
+Prints ``{"metrics": {...}, "note": "..."}`` or ``{"error": "..."}`` (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import json
+import sys
+import traceback
+
+import anyio
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("module")
+    parser.add_argument("--dsn", required=True)
+    parser.add_argument("--jobs", type=int, required=True)
+    parser.add_argument("--timeout", type=float, required=True)
+    args = parser.parse_args(argv)
+    module = importlib.import_module(args.module)
+    run = functools.partial(module.run, args.dsn, args.jobs, timeout=args.timeout)
+    try:
+        result = anyio.run(run)
+    except Exception as exc:
+        traceback.print_exc()
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 1
+    note = result.pop("note", None)
+    print(json.dumps({"metrics": result, "note": note}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

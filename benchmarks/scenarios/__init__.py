@@ -1,0 +1,1 @@
+"""Scenario modules: ``<library>_<scenario>.py`` files that define ``async def run``."""

@@ -1,0 +1,156 @@
+"""The backend protocol: the dozen operations the runner needs from a database.
+
+PostgreSQL and SQLite implement it; nothing above this module knows which one it talks to.
+Every change to a running job is fenced by (status, attempt, worker), so a worker that lost
+its lease can never overwrite the outcome of the worker that took over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import attrs
+
+from ._job import Job, NewJob
+
+
+@attrs.frozen(kw_only=True)
+class Wakeup:
+    """A notification: new jobs (`job_id` None) or a cancel request for `job_id`."""
+
+    cancel_job_id: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ClaimSlot:
+    """How many jobs of one type the worker can take now, and the policy stamped on them."""
+
+    type: str
+    free: int
+    max_attempts: int
+    lease: float
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """How one attempt ended. `status` pending means retry after `delay` seconds."""
+
+    id: int
+    attempt: int
+    status: str
+    result_json: str | None = None
+    error: str | None = None
+    delay: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Held:
+    """A job attempt a worker holds, for lease extension and progress."""
+
+    id: int
+    attempt: int
+    lease: float = 30.0
+    progress: float | None = None
+    message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class LeaseReport:
+    """Which held jobs are still ours, and which of those were asked to cancel."""
+
+    owned: frozenset[int]
+    cancel_requested: frozenset[int]
+
+
+@attrs.frozen(kw_only=True)
+class Rescued:
+    id: int
+    type: str
+    status: str
+
+
+@attrs.frozen(kw_only=True)
+class TypeStats:
+    type: str
+    status: str
+    count: int
+    oldest_pending_seconds: float | None
+
+
+@attrs.frozen(kw_only=True)
+class JobFilter:
+    status: str | None = None
+    type: str | None = None
+    user_id: str | None = None
+    parent_id: int | None = None
+    limit: int = 50
+
+
+class Backend(Protocol):
+    """A job store. Implementations: `PostgresBackend`, `SQLiteBackend`."""
+
+    @property
+    def description(self) -> str:
+        """Where the jobs live, safe to log (no password)."""
+
+    @property
+    def default_poll_interval(self) -> float:
+        """How often an idle worker polls when no notification arrives."""
+
+    async def open(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; return the names applied. Safe to run concurrently."""
+
+    async def schema_check(self) -> None:
+        """Raise SchemaError unless the schema is exactly what this version expects."""
+
+    async def job_insert_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[int]:
+        """Enqueue jobs (in the caller's transaction when `connection` is given)."""
+
+    async def job_claim(
+        self, *, worker: str, slots: Sequence[ClaimSlot], limit: int, queues: Sequence[str] | None
+    ) -> list[Job]:
+        """Claim up to `limit` runnable jobs, never more of a type than its slot allows."""
+
+    async def job_finish_many(self, *, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
+        """Record outcomes; return the ids that were accepted by the fence."""
+
+    async def job_extend_leases(self, *, worker: str, held: Sequence[Held]) -> LeaseReport:
+        """Extend the leases of held jobs."""
+
+    async def job_checkpoint_set(
+        self, *, worker: str, job_id: int, attempt: int, key: str, value_json: str
+    ) -> bool:
+        """Merge one key into a running job's checkpoint; False when the fence refused it."""
+
+    async def job_rescue_expired(self, *, limit: int = 1000) -> list[Rescued]:
+        """Return expired running jobs to the queue, or fail them when out of attempts."""
+
+    async def job_cancel(self, job_id: int) -> Job: ...
+
+    async def job_retry(self, job_id: int) -> Job: ...
+
+    async def job_get(self, job_id: int) -> Job: ...
+
+    async def job_list(self, query: JobFilter) -> list[Job]: ...
+
+    async def job_stats(self) -> list[TypeStats]: ...
+
+    async def job_next_run_in(self, types: Sequence[str]) -> float | None:
+        """Seconds until the next pending job of these types is due (≤ 0: due now)."""
+
+    async def job_delete_finished_before(self, *, seconds: float, limit: int = 10_000) -> int: ...
+
+    async def job_progress_many(self, *, worker: str, held: Sequence[Held]) -> None:
+        """Store the progress of held jobs (fenced)."""
+
+    async def listen(self, wake: Callable[[Wakeup], None]) -> None:
+        """Call `wake` whenever jobs may have become runnable or a cancel was asked; runs until
+        cancelled. Raises DatabaseError when notifications are unavailable."""
+
+    async def notify(self, wakeup: Wakeup) -> None:
+        """Send a wake-up to every listening worker."""

@@ -1,0 +1,43 @@
+"""Run a parsed command; turn jobrunner errors into one readable line and an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import anyio
+
+from .._errors import ConfigurationError, DatabaseError, JobNotFound, JobrunnerError, PayloadError
+from .._secrets import redact
+
+EXIT_USAGE = 2
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from . import _commands, _run
+
+    commands = {
+        "run": _run.run,
+        "migrate": _commands.migrate,
+        "enqueue": _commands.enqueue,
+        "status": _commands.status,
+        "jobs": _commands.jobs,
+        "prune": _commands.prune,
+        "plugins": _commands.plugins,
+    }
+    try:
+        return anyio.run(commands[args.command], args)
+    except KeyboardInterrupt:
+        return 130
+    except (ConfigurationError, PayloadError, JobNotFound) as exc:
+        _error(exc)
+        return EXIT_USAGE
+    except (DatabaseError, JobrunnerError) as exc:
+        _error(exc)
+        return 1
+
+
+def _error(exc: BaseException) -> None:
+    logging.getLogger("jobrunner").debug("command failed", exc_info=True)
+    print(f"jobrunner: error: {redact(str(exc))}", file=sys.stderr)

@@ -1,0 +1,101 @@
+"""Argument parsing. Every `run` option comes from the Settings table."""
+
+from __future__ import annotations
+
+import argparse
+
+import attrs
+
+from .. import __version__
+from .._settings import Settings
+
+# Settings that every command accepts (where the jobs are).
+_CONNECTION = ("database_url", "schema", "table")
+
+
+def _add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
+    for field in attrs.fields(Settings):
+        if names is not None and field.name not in names:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        env = field.metadata["env"]
+        help_text = field.metadata["help"] + (f" [env {env}]" if env else "")
+        if field.type in (bool, "bool"):
+            parser.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                help=help_text,
+            )
+        else:
+            parser.add_argument(flag, dest=field.name, default=None, metavar="X", help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jobrunner",
+        description="A PostgreSQL-backed job runner (SQLite when no DATABASE_URL is set).",
+    )
+    parser.add_argument("--version", action="version", version=f"jobrunner {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run a worker")
+    run.add_argument(
+        "--plugin", "-p", action="append", default=None, metavar="NAME",
+        help="load this plugin (repeatable) [env JOBRUNNER_PLUGINS, comma-separated]",
+    )
+    run.add_argument("--burst", action="store_true", help="exit 0 once no runnable job is left")
+    run.add_argument("--queue", action="append", dest="queue", metavar="Q",
+                     help="only claim jobs of this queue (repeatable)")
+    run.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
+                     help="serve Prometheus metrics, /healthz and /readyz on this port")
+    run.add_argument("--reload", action="store_true",
+                     help="restart the worker when Python sources change (development)")
+    _add_settings(run)
+
+    migrate = sub.add_parser("migrate", help="create or upgrade the job table")
+    _add_settings(migrate, _CONNECTION)
+
+    enqueue = sub.add_parser("enqueue", help="add a job; prints its id")
+    enqueue.add_argument("type", help="job type, e.g. diag.noop")
+    enqueue.add_argument("--payload", default="{}", help="JSON payload (default {})")
+    enqueue.add_argument("--user-id", default=None)
+    enqueue.add_argument("--queue", default="default")
+    enqueue.add_argument("--priority", type=int, default=0, help="higher runs first")
+    enqueue.add_argument("--max-attempts", type=int, default=None)
+    when = enqueue.add_mutually_exclusive_group()
+    when.add_argument("--run-at", default=None, help="ISO 8601 time to run at")
+    when.add_argument("--delay", default=None, help="run after this long (e.g. 30s, 5m)")
+    enqueue.add_argument("--wait", action="store_true",
+                         help="follow the job; print its result; exit 1 if it failed")
+    _add_settings(enqueue, _CONNECTION)
+
+    status = sub.add_parser("status", help="job counts by type and status")
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--watch", action="store_true", help="refresh every --interval seconds")
+    status.add_argument("--interval", type=float, default=2.0)
+    _add_settings(status, _CONNECTION)
+
+    jobs = sub.add_parser("jobs", help="inspect and manage jobs")
+    jobs_sub = jobs.add_subparsers(dest="jobs_command", metavar="ACTION", required=True)
+    show = jobs_sub.add_parser("show", help="one job, with its children")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    listing = jobs_sub.add_parser("list", help="recent jobs")
+    listing.add_argument("--status", default=None)
+    listing.add_argument("--type", default=None)
+    listing.add_argument("--user-id", default=None)
+    listing.add_argument("--limit", type=int, default=50)
+    listing.add_argument("--json", action="store_true")
+    retry = jobs_sub.add_parser("retry", help="put a finished job back in the queue")
+    retry.add_argument("id", type=int)
+    cancel = jobs_sub.add_parser("cancel", help="cancel a pending job or stop a running one")
+    cancel.add_argument("id", type=int)
+    for p in (show, listing, retry, cancel):
+        _add_settings(p, _CONNECTION)
+
+    prune = sub.add_parser("prune", help="delete finished jobs older than a given age")
+    prune.add_argument("--older-than", required=True, help="e.g. 7d")
+    _add_settings(prune, _CONNECTION)
+
+    plugins = sub.add_parser("plugins", help="installed plugins and their job types")
+    plugins.add_argument("--json", action="store_true")
+    return parser

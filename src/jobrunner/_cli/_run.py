@@ -1,0 +1,103 @@
+"""`jobrunner run`: a worker process under PM2, systemd, Docker or a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+
+import anyio
+
+from .._discovery import installed
+from .._errors import DatabaseError, SchemaError
+from .._logs import setup_logging
+from .._outage import Outage
+from .._runner import Runner
+from .._settings import Settings
+from ._common import settings_kwargs
+
+log = logging.getLogger("jobrunner")
+
+
+def plugin_names(args: argparse.Namespace) -> list[str]:
+    """--plugin flags, else JOBRUNNER_PLUGINS, else every installed plugin."""
+    if args.plugin:
+        return [name for value in args.plugin for name in value.split(",") if name]
+    env = os.environ.get("JOBRUNNER_PLUGINS", "")
+    if env.strip():
+        return [name.strip() for name in env.split(",") if name.strip()]
+    return [p.name for p in installed()]
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.reload:
+        from ._reload import run_with_reload
+
+        return await run_with_reload(args)
+    kwargs = settings_kwargs(args)
+    if args.queue:
+        kwargs["queues"] = args.queue
+    settings = Settings.load(**kwargs)
+    setup_logging(settings.log_level, settings.log_format)
+    names = plugin_names(args)
+    runner = Runner(worker=False, plugins=names, **kwargs)
+    log.info(
+        "jobrunner starting: %s; plugins %s; settings %s",
+        runner.backend.description,
+        ", ".join(names) or "none",
+        {k: v for k, v in runner.settings.describe().items() if v is not None},
+        extra={"event": "starting"},
+    )
+    code = 0
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_signals, runner, tg.cancel_scope)
+        code = await _start_and_run(runner, args)
+        tg.cancel_scope.cancel()
+    return code
+
+
+async def _start_and_run(runner: Runner, args: argparse.Namespace) -> int:
+    outage = Outage(max_delay=runner.settings.error_retry_delay)
+    while True:
+        try:
+            async with runner:
+                outage.recovered()
+                metrics = None
+                if args.metrics_port:
+                    from .._metrics import serve_metrics
+
+                    metrics = await serve_metrics(runner, args.metrics_port)
+                try:
+                    return await runner.run(burst=args.burst)
+                finally:
+                    if metrics is not None:
+                        metrics.close()
+        except SchemaError:
+            raise
+        except DatabaseError as exc:
+            if runner.worker is not None and runner.worker._stopping:
+                return 0
+            outage.failed("starting the worker", exc)
+            await anyio.sleep(outage.delay())
+
+
+async def _watch_signals(runner: Runner, scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        count = 0
+        async for signum in signals:
+            count += 1
+            name = signal.Signals(signum).name
+            if runner.worker is None:
+                log.warning("%s before the worker started: exiting", name)
+                scope.cancel()
+                return
+            if count == 1:
+                log.warning(
+                    "%s: stopping gracefully (a second signal stops at once)",
+                    name,
+                    extra={"event": "signal"},
+                )
+            else:
+                log.warning("%s again: handing running jobs back now", name)
+            runner.stop()

@@ -1,0 +1,88 @@
+"""Write outcomes in batches: flush on size or interval, and always on stop."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import attrs
+
+from ._backend import Backend, Outcome
+from ._errors import DatabaseError
+from ._outage import Outage
+
+log = logging.getLogger("jobrunner.worker")
+
+
+@attrs.define(eq=False)
+class Completer:
+    """Buffers outcomes and writes them with one statement per batch."""
+
+    backend: Backend
+    worker_id: str
+    outage: Outage
+    batch_size: int = 500
+    interval: float = 0.01
+    on_rejected: object = None
+    _buffer: list[Outcome] = attrs.field(factory=list, init=False)
+    _ready: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+    _flushed: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+
+    def add(self, outcome: Outcome) -> None:
+        self._buffer.append(outcome)
+        self._ready.set()
+
+    @property
+    def pending(self) -> list[Outcome]:
+        return list(self._buffer)
+
+    def __len__(self) -> int:
+        return len(self._buffer)
+
+    async def run(self) -> None:
+        """Flush forever; cancelled on stop, after which `drain` writes what is left."""
+        while True:
+            await self._ready.wait()
+            if len(self._buffer) < self.batch_size:
+                await anyio.sleep(self.interval)
+            if not await self.flush_once():
+                await anyio.sleep(self.outage.delay())
+
+    async def flush_once(self) -> bool:
+        """Write one batch; False when the database failed (the batch stays buffered)."""
+        batch = self._buffer[: self.batch_size]
+        if not batch:
+            self._ready = anyio.Event()
+            return True
+        try:
+            accepted = await self.backend.job_finish_many(worker=self.worker_id, outcomes=batch)
+        except DatabaseError as exc:
+            self.outage.failed("writing job outcomes", exc)
+            return False
+        self.outage.recovered()
+        del self._buffer[: len(batch)]
+        if not self._buffer:
+            self._ready = anyio.Event()
+        for outcome in batch:
+            if outcome.id not in accepted:
+                log.warning(
+                    "outcome of job %s attempt %s rejected: this worker lost its lease and the job "
+                    "was taken over",
+                    outcome.id,
+                    outcome.attempt,
+                    extra={"job_id": outcome.id, "attempt": outcome.attempt, "event": "rejected"},
+                )
+        return True
+
+    async def drain(self, deadline: float) -> None:
+        """Write everything buffered, retrying until `deadline` (anyio.current_time())."""
+        with anyio.CancelScope(shield=True):
+            while self._buffer and anyio.current_time() < deadline:
+                if not await self.flush_once():
+                    await anyio.sleep(min(self.outage.delay(), max(deadline - anyio.current_time(), 0)))
+        if self._buffer:
+            log.error(
+                "%d job outcomes could not be written before stopping; their leases will expire "
+                "and the jobs will be retried",
+                len(self._buffer),
+            )

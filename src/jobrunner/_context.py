@@ -1,0 +1,131 @@
+"""What a handler receives: the job, and ways to report on it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import anyio.to_process
+import anyio.to_thread
+import attrs
+
+from ._errors import ConfigurationError, LeaseLost
+from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+T = TypeVar("T")
+
+
+@attrs.define(eq=False)
+class JobContext:
+    """The running job as its handler sees it.
+
+    - `payload`, `id`, `attempt`, `user_id`, `type`, `job` describe the job;
+    - `log` is a logger that adds the job's id, type and attempt to each line;
+    - `progress(fraction, message)` reports progress (stored, throttled);
+    - `await enqueue(...)` adds follow-up jobs, linked to this one as their parent;
+    - `checkpoint` holds what earlier attempts saved; `await save_checkpoint(key, value)` adds to it;
+    - `resource(name)` returns a shared client opened by the plugin;
+    - `cancel_requested` turns true when someone asked to cancel (the handler is also cancelled).
+    """
+
+    job: Job
+    log: logging.LoggerAdapter[logging.Logger]
+    _worker: Worker = attrs.field(repr=False, alias="worker")
+    progress_value: float | None = attrs.field(default=None, init=False)
+    progress_message: str | None = attrs.field(default=None, init=False)
+    progress_dirty: bool = attrs.field(default=False, init=False)
+    cancel_requested: bool = attrs.field(default=False, init=False)
+    _checkpoint: dict[str, Any] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._checkpoint = dict(self.job.checkpoint or {})
+
+    @property
+    def id(self) -> int:
+        return self.job.id
+
+    @property
+    def type(self) -> str:
+        return self.job.type
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempts
+
+    @property
+    def max_attempts(self) -> int:
+        return self.job.max_attempts or 1
+
+    @property
+    def user_id(self) -> str | None:
+        return self.job.user_id
+
+    @property
+    def payload(self) -> Any:
+        return self.job.payload
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        """What this job saved so far, across attempts (read-only view of a copy)."""
+        return dict(self._checkpoint)
+
+    def progress(self, fraction: float, message: str | None = None) -> None:
+        """Report progress between 0 and 1; cheap to call often (writes are throttled)."""
+        self.progress_value = min(max(float(fraction), 0.0), 1.0)
+        if message is not None:
+            self.progress_message = message[:500]
+        self.progress_dirty = True
+
+    def resource(self, name: str) -> Any:
+        try:
+            return self._worker.resources[name]
+        except KeyError:
+            raise ConfigurationError(f"resource {name!r} is not open in this worker") from None
+
+    async def save_checkpoint(self, key: str, value: Any) -> None:
+        """Store `value` under `key` on the job now, so a later attempt can resume from it."""
+        text = encode_json(value, what=f"checkpoint {key!r}", max_bytes=self._worker.max_result_bytes)
+        ok = await self._worker.backend.job_checkpoint_set(
+            worker=self._worker.id, job_id=self.id, attempt=self.attempt, key=key, value_json=text
+        )
+        if not ok:
+            raise LeaseLost(f"job {self.id} attempt {self.attempt} is no longer held by this worker")
+        self._checkpoint[key] = value
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        queue: str | None = None,
+        priority: int = 0,
+        delay: float | None = None,
+        max_attempts: int | None = None,
+        child: bool = True,
+    ) -> int:
+        """Enqueue a follow-up job (same user; linked as a child unless `child=False`)."""
+        new = NewJob(
+            type=type,
+            payload={} if payload is None else payload,
+            queue=queue or self.job.queue or DEFAULT_QUEUE,
+            user_id=self.user_id,
+            parent_id=self.id if child else None,
+            priority=priority,
+            delay=delay,
+            max_attempts=max_attempts,
+        )
+        [job_id] = await self._worker.enqueue_many([new])
+        return job_id
+
+    async def run_in_thread(self, func: Callable[..., T], *args: Any) -> T:
+        """Run blocking or CPU-bound `func` in a thread so leases keep being renewed."""
+        return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=True)
+
+    async def run_in_process(self, func: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound `func` in a worker process (it must be importable and picklable)."""
+        return await anyio.to_process.run_sync(func, *args, cancellable=True)

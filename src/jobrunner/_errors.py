@@ -1,0 +1,84 @@
+"""Every error jobrunner raises derives from one root.
+
+    JobrunnerError
+    ├── ConfigurationError (ValueError)       bad settings, bad URL, handler not ready
+    │   └── UnsupportedDatabaseURL
+    ├── PluginError
+    │   ├── PluginNotFound (LookupError)      asked for a plugin that is not installed
+    │   └── PluginLoadError (ImportError)     an installed plugin failed to import
+    ├── DatabaseError                          a backend failed (retried by the worker loop)
+    │   └── SchemaError                        not migrated, newer schema, altered table
+    ├── JobNotFound (LookupError)
+    ├── PayloadError (ValueError)              payload is not JSON, too large, or invalid
+    └── JobOutcome                             raised by handlers to steer the outcome
+        ├── Retry                              retry after `delay` seconds (counts an attempt)
+        ├── PermanentFailure                   fail now, never retry
+        └── LeaseLost                          this worker no longer owns the job
+
+Whether a failure is retried is decided by its type, never by its message.
+"""
+
+from __future__ import annotations
+
+
+class JobrunnerError(Exception):
+    """A jobrunner error."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or type(self).__name__).strip())
+
+
+class ConfigurationError(JobrunnerError, ValueError):
+    """The configuration is invalid."""
+
+
+class UnsupportedDatabaseURL(ConfigurationError):
+    """The database URL's scheme is not supported (use postgresql:// or sqlite:///)."""
+
+
+class PluginError(JobrunnerError):
+    """A plugin could not be used."""
+
+
+class PluginNotFound(PluginError, LookupError):
+    """No installed plugin has that name."""
+
+
+class PluginLoadError(PluginError, ImportError):
+    """An installed plugin failed to load."""
+
+
+class DatabaseError(JobrunnerError):
+    """The database could not be reached or refused an operation."""
+
+
+class SchemaError(DatabaseError):
+    """The database schema is missing, too new, or not the one jobrunner expects."""
+
+
+class JobNotFound(JobrunnerError, LookupError):
+    """No job has that id."""
+
+
+class PayloadError(JobrunnerError, ValueError):
+    """The payload is not valid for this job."""
+
+
+class JobOutcome(JobrunnerError):
+    """Raised by a handler to choose how its job ends."""
+
+
+class Retry(JobOutcome):
+    """Retry the job after a delay."""
+
+    def __init__(self, message: str | None = None, *, delay: float | None = None) -> None:
+        super().__init__(message or "retry requested")
+        self.delay = delay
+
+
+class PermanentFailure(JobOutcome):
+    """The job failed and retrying cannot help."""
+
+
+class LeaseLost(JobOutcome):
+    """This worker lost the job's lease; another worker may be running it."""

@@ -1,0 +1,98 @@
+"""Run one job attempt and turn how it ended into an Outcome."""
+
+from __future__ import annotations
+
+import logging
+import math
+from contextlib import nullcontext
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from ._backend import Outcome
+from ._context import JobContext
+from ._errors import JobrunnerError, LeaseLost, PayloadError, PermanentFailure, Retry
+from ._job import Job, encode_json
+from ._plugin import Handler
+from ._secrets import redact
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+log = logging.getLogger("jobrunner.worker")
+
+MAX_ERROR_CHARS = 4000
+
+
+@attrs.define(eq=False)
+class Attempt:
+    """A job attempt in progress on this worker."""
+
+    job: Job
+    handler: Handler
+    ctx: JobContext
+    scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
+    stop_reason: str | None = None  # "cancel", "lost", "shutdown"
+    failure: BaseException | None = None
+    started: float = attrs.field(factory=anyio.current_time)
+
+    def stop(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.scope.cancel()
+
+
+def error_text(exc: BaseException) -> str:
+    """`Type: message`, without secrets, bounded in size."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = redact(text.replace("\x00", "\\0"))
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 40] + f"… [{len(text) - MAX_ERROR_CHARS + 40} chars cut]"
+    return text
+
+
+async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
+    """Run the handler; return the outcome to record, or None when the lease was lost."""
+    job, handler = attempt.job, attempt.handler
+    result: Any = None
+    failure: BaseException | None = None
+    with attempt.scope:
+        try:
+            timeout = handler.timeout
+            with anyio.fail_after(timeout) if timeout else nullcontext():
+                result = await handler.func(attempt.ctx)
+        except TimeoutError:
+            failure = TimeoutError(f"{job.type} did not finish within its {handler.timeout:g}s timeout")
+        except Exception as exc:
+            failure = exc
+    if attempt.stop_reason == "lost" or isinstance(failure, LeaseLost):
+        return None
+    if attempt.stop_reason == "cancel":
+        return Outcome(id=job.id, attempt=job.attempts, status="cancelled", error="cancelled on request")
+    if attempt.stop_reason == "shutdown":
+        return Outcome(id=job.id, attempt=job.attempts, status="released", error=None)
+    if failure is None:
+        try:
+            text = encode_json(result, what="result", max_bytes=worker.max_result_bytes)
+        except PayloadError as exc:
+            failure = PermanentFailure(str(exc))
+        else:
+            return Outcome(id=job.id, attempt=job.attempts, status="completed", result_json=text)
+    return failed(worker, attempt, failure)
+
+
+def failed(worker: Worker, attempt: Attempt, exc: BaseException) -> Outcome:
+    job, handler = attempt.job, attempt.handler
+    error = error_text(exc)
+    permanent = isinstance(exc, PermanentFailure | PayloadError)
+    if not isinstance(exc, JobrunnerError):
+        attempt.failure = exc  # unexpected: its traceback goes to the log
+    if not permanent and job.attempts < (job.max_attempts or handler.max_attempts):
+        delay = exc.delay if isinstance(exc, Retry) and exc.delay is not None else None
+        if delay is None:
+            delay = handler.retry.delay(job.attempts, worker.rand)
+        if not math.isfinite(delay) or delay < 0:
+            delay = 0.0
+        return Outcome(id=job.id, attempt=job.attempts, status="pending", error=error, delay=delay)
+    return Outcome(id=job.id, attempt=job.attempts, status="failed", error=error)

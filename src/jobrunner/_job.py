@@ -1,0 +1,146 @@
+"""Value objects for jobs: what a job is, and what an enqueue asks for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import PayloadError
+
+DEFAULT_QUEUE = "default"
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life. `pending` → `running` → one of the three final states."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+# The one place that knows the job table's column names.
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "type",
+    "queue",
+    "user_id",
+    "parent_id",
+    "status",
+    "priority",
+    "payload",
+    "result",
+    "error",
+    "progress",
+    "progress_message",
+    "checkpoint",
+    "attempts",
+    "max_attempts",
+    "run_at",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "locked_by",
+    "locked_until",
+    "cancel_requested",
+)
+
+
+@attrs.frozen(kw_only=True)
+class Job:
+    """One row of the job table."""
+
+    id: int
+    type: str
+    queue: str = DEFAULT_QUEUE
+    user_id: str | None = None
+    parent_id: int | None = None
+    status: JobStatus = JobStatus.PENDING
+    priority: int = 0
+    payload: Any = attrs.field(factory=dict)
+    result: Any = None
+    error: str | None = None
+    progress: float | None = None
+    progress_message: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    attempts: int = 0
+    max_attempts: int | None = None
+    run_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    locked_by: str | None = None
+    locked_until: dt.datetime | None = None
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        """Build a job from a database row (a mapping keyed by column name)."""
+        values = {name: row[name] for name in COLUMNS if name in row}
+        values["status"] = JobStatus(values.get("status", "pending"))
+        if "cancel_requested" in values:
+            values["cancel_requested"] = bool(values["cancel_requested"])
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The job as plain JSON-friendly values, keyed by column."""
+        out: dict[str, Any] = {}
+        for name in COLUMNS:
+            value = getattr(self, name)
+            if isinstance(value, dt.datetime):
+                value = value.isoformat()
+            elif isinstance(value, JobStatus):
+                value = value.value
+            out[name] = value
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class NewJob:
+    """What `enqueue` asks for. Unset fields take the table's defaults."""
+
+    type: str = attrs.field(validator=attrs.validators.min_len(1))
+    payload: Any = attrs.field(factory=dict)
+    queue: str = DEFAULT_QUEUE
+    user_id: str | None = None
+    parent_id: int | None = None
+    priority: int = 0
+    max_attempts: int | None = None
+    run_at: dt.datetime | None = None
+    delay: float | None = None
+
+    def payload_json(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
+        """The payload as JSON text, refusing what is not JSON or is too large."""
+        return encode_json(self.payload, what="payload", max_bytes=max_bytes)
+
+
+def encode_json(value: Any, *, what: str, max_bytes: int) -> str:
+    """Serialise `value` as strict JSON (no NaN) within `max_bytes`, or raise PayloadError."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
+    if "\x00" in text:
+        # PostgreSQL's jsonb cannot hold NUL; refuse it the same way everywhere.
+        raise PayloadError(f"{what} contains a NUL character (\\u0000), which is not allowed")
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise PayloadError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{what} contains invalid Unicode (lone surrogates)") from None
+    return text

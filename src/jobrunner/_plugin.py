@@ -1,0 +1,133 @@
+"""Plugins: a named set of handlers and the shared resources they use."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._errors import ConfigurationError
+from ._retry import DEFAULT_RETRY, RetryPolicy
+
+if TYPE_CHECKING:
+    from ._context import JobContext
+
+HandlerFunc = Callable[["JobContext"], Awaitable[Any]]
+ResourceFactory = Callable[[Mapping[str, str]], AbstractAsyncContextManager[Any]]
+ReadinessCheck = Callable[[Mapping[str, str]], str | None]
+
+
+@attrs.frozen(kw_only=True)
+class Handler:
+    """A job type's code and policy."""
+
+    type: str
+    func: HandlerFunc = attrs.field(repr=False)
+    concurrency: int | None = attrs.field(default=None)
+    timeout: float | None = None
+    max_attempts: int = 3
+    lease: float = 30.0
+    retry: RetryPolicy = DEFAULT_RETRY
+    requires: tuple[str, ...] = ()
+    description: str = ""
+
+    @concurrency.validator
+    def _positive(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+        if value is not None and value < 1:
+            raise ConfigurationError(f"{self.type}: concurrency must be at least 1")
+
+
+@attrs.frozen(kw_only=True)
+class Resource:
+    """Something opened once per worker (an API client), closed on stop."""
+
+    name: str
+    factory: ResourceFactory = attrs.field(repr=False)
+    check: ReadinessCheck | None = attrs.field(default=None, repr=False)
+
+
+@attrs.define
+class Plugin:
+    """A set of handlers, registered through the `jobrunner.plugins` entry-point group.
+
+    ```python
+    plugin = Plugin("example")
+
+    @plugin.handler("example.hello", concurrency=2, timeout=30)
+    async def hello(ctx: JobContext) -> dict:
+        return {"greeting": f"hello {ctx.payload['name']}"}
+    ```
+    """
+
+    name: str
+    handlers: dict[str, Handler] = attrs.field(factory=dict)
+    resources: dict[str, Resource] = attrs.field(factory=dict)
+
+    def handler(
+        self,
+        type: str,
+        *,
+        concurrency: int | None = None,
+        timeout: float | None = None,
+        max_attempts: int = 3,
+        lease: float = 30.0,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        requires: tuple[str, ...] | list[str] = (),
+    ) -> Callable[[HandlerFunc], HandlerFunc]:
+        """Register the decorated coroutine function as the handler of `type`."""
+
+        def register(func: HandlerFunc) -> HandlerFunc:
+            self.add(
+                Handler(
+                    type=type,
+                    func=func,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    max_attempts=max_attempts,
+                    lease=lease,
+                    retry=retry,
+                    requires=tuple(requires),
+                    description=(func.__doc__ or "").strip().split("\n")[0],
+                )
+            )
+            return func
+
+        return register
+
+    def add(self, handler: Handler) -> None:
+        if handler.type in self.handlers:
+            raise ConfigurationError(f"plugin {self.name}: job type {handler.type!r} registered twice")
+        self.handlers[handler.type] = handler
+
+    def resource(
+        self, name: str, *, check: ReadinessCheck | None = None
+    ) -> Callable[[Callable[[Mapping[str, str]], AsyncIterator[Any]]], ResourceFactory]:
+        """Register an async generator `(env) -> value` as a resource named `name`.
+
+        `check(env)` returns None when the resource can be built, or the reason it cannot
+        (e.g. "OPENAI_API_KEY is not set"); handlers that require it are then not ready.
+        """
+
+        def register(func: Callable[[Mapping[str, str]], AsyncIterator[Any]]) -> ResourceFactory:
+            factory = asynccontextmanager(func)
+            self.resources[name] = Resource(name=name, factory=factory, check=check)
+            return factory
+
+        return register
+
+    def readiness(self, env: Mapping[str, str]) -> dict[str, str | None]:
+        """For each job type: None when ready, else why it cannot run here."""
+        reasons: dict[str, str | None] = {}
+        for name, resource in self.resources.items():
+            reasons[name] = resource.check(env) if resource.check else None
+        out: dict[str, str | None] = {}
+        for handler in self.handlers.values():
+            missing = [r for r in handler.requires if r not in self.resources]
+            if missing:
+                out[handler.type] = f"unknown resources {missing}"
+                continue
+            why = [reasons[r] for r in handler.requires if reasons[r]]
+            out[handler.type] = "; ".join(w for w in why if w) or None
+        return out

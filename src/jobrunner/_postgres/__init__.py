@@ -1,0 +1,5 @@
+"""The PostgreSQL backend."""
+
+from ._backend import PostgresBackend
+
+__all__ = ("PostgresBackend",)

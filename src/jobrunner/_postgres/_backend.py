@@ -1,0 +1,414 @@
+"""PostgreSQL backend: psycopg 3 pool, SQL from `queries.sql`, LISTEN/NOTIFY wake-ups."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, LiteralString, cast
+
+import attrs
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from .. import __version__
+from .._backend import (
+    ClaimSlot,
+    Held,
+    JobFilter,
+    LeaseReport,
+    Outcome,
+    Rescued,
+    TypeStats,
+    Wakeup,
+)
+from .._errors import DatabaseError, JobNotFound, SchemaError
+from .._job import COLUMNS, Job, NewJob
+from .._secrets import mask_url, redact
+from .._sql import load_blocks, load_migrations
+
+_PACKAGE = "jobrunner._postgres"
+
+
+def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
+    return cast(LiteralString, sql.SQL(cast(LiteralString, text)).format(**names).as_string(None))
+
+
+@attrs.define
+class PostgresBackend:
+    """Jobs in a PostgreSQL table (default `public.job`)."""
+
+    url: str
+    schema: str = "public"
+    table: str = "job"
+    pool_size: int = 10
+    prepare: bool = True
+    connect_timeout: float = 5.0
+    _pool: AsyncConnectionPool | None = attrs.field(default=None, init=False)
+    _queries: dict[str, LiteralString] = attrs.field(factory=dict, init=False)
+    _names: dict[str, sql.Composable] = attrs.field(factory=dict, init=False)
+    channel: str = attrs.field(default="", init=False)
+
+    def __attrs_post_init__(self) -> None:
+        t = self.table
+        self.channel = f"jobrunner_{self.schema}_{t}"[:63]
+        self._names = {
+            "job": sql.Identifier(self.schema, t),
+            "migrations": sql.Identifier(self.schema, f"{t}_migrations"),
+            "claim_index": sql.Identifier(f"{t}_claim_idx"),
+            "lease_index": sql.Identifier(f"{t}_lease_idx"),
+            "user_index": sql.Identifier(f"{t}_user_status_idx"),
+            "finished_index": sql.Identifier(f"{t}_finished_idx"),
+            "parent_index": sql.Identifier(f"{t}_parent_idx"),
+            "notify_function": sql.Identifier(self.schema, f"{t}_notify"),
+            "notify_trigger": sql.Identifier(f"{t}_notify"),
+            "channel_literal": sql.Literal(self.channel),
+        }
+        blocks = load_blocks(_PACKAGE, "queries.sql")
+        self._queries = {name: _render(text, self._names) for name, text in blocks.items()}
+
+    def __repr__(self) -> str:
+        return f"PostgresBackend({self.description!r})"
+
+    @property
+    def description(self) -> str:
+        return f"PostgreSQL {mask_url(self.url)} table {self.schema}.{self.table}"
+
+    @property
+    def default_poll_interval(self) -> float:
+        return 10.0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
+        if not self.prepare:
+            kwargs["prepare_threshold"] = None
+        self._pool = AsyncConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self.pool_size,
+            kwargs=kwargs,
+            open=False,
+            timeout=self.connect_timeout,
+            reconnect_timeout=0,
+            check=AsyncConnectionPool.check_connection,
+        )
+        await self._pool.open(wait=False)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        if self._pool is None:
+            await self.open()
+        assert self._pool is not None
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise DatabaseError(f"PostgreSQL is unreachable: {redact(str(exc), self.url)}") from None
+        except psycopg.errors.UndefinedTable as exc:
+            raise SchemaError(
+                f"the job table is missing ({exc.diag.message_primary}); run `jobrunner migrate`"
+            ) from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"PostgreSQL error: {redact(str(exc), self.url)}") from None
+
+    async def _fetch(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        async with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(self._queries[name], params)
+            return await cur.fetchall() if cur.description else []
+
+    # -- schema --------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        applied_now: list[str] = []
+        lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
+            await conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY,"
+                    " name text NOT NULL, jobrunner_version text NOT NULL,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(self._names["migrations"])
+            )
+            cur = await conn.execute(
+                sql.SQL("SELECT version FROM {}").format(self._names["migrations"])
+            )
+            done = {row[0] for row in await cur.fetchall()}
+            migrations = load_migrations(_PACKAGE)
+            _refuse_newer(done, migrations)
+            for version, name, text in migrations:
+                if version in done:
+                    continue
+                await conn.execute(_render(text, self._names))
+                await conn.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (version, name, jobrunner_version) VALUES (%s, %s, %s)"
+                    ).format(self._names["migrations"]),
+                    [version, name, __version__],
+                )
+                applied_now.append(f"{version:04d}_{name}")
+        return applied_now
+
+    async def schema_check(self) -> None:
+        migrations = load_migrations(_PACKAGE)
+        try:
+            rows = await self._fetch("schema_version")
+        except SchemaError:
+            raise SchemaError(
+                f"{self.schema}.{self.table} is not set up; run `jobrunner migrate`"
+            ) from None
+        version = rows[0]["version"] if rows else 0
+        _refuse_newer({version}, migrations, applied_by=rows[0] if rows else None)
+        if version < len(migrations):
+            raise SchemaError(
+                f"{self.schema}.{self.table} is at schema version {version}, this jobrunner needs "
+                f"{len(migrations)}; run `jobrunner migrate`"
+            )
+        found = await self._fetch("schema_columns", {"schema": self.schema, "table": self.table})
+        missing = set(COLUMNS) - {row["column_name"] for row in found}
+        if missing:
+            raise SchemaError(
+                f"{self.schema}.{self.table} lacks columns {sorted(missing)}: the table was altered "
+                "by hand; refusing to run rather than corrupt data"
+            )
+
+    # -- enqueue -------------------------------------------------------------------------
+
+    async def job_insert_many(
+        self, jobs: Sequence[NewJob], *, connection: Any = None, max_payload_bytes: int = 1 << 20
+    ) -> list[int]:
+        if not jobs:
+            return []
+        if len(jobs) == 1:
+            job = jobs[0]
+            name = "job_insert"
+            params: dict[str, Any] = {
+                "type": job.type,
+                "queue": job.queue,
+                "user_id": job.user_id,
+                "parent_id": job.parent_id,
+                "priority": job.priority,
+                "payload": job.payload_json(max_payload_bytes),
+                "max_attempts": job.max_attempts,
+                "run_at": job.run_at,
+                "delay": job.delay,
+            }
+        else:
+            name = "job_insert_many"
+            params = {
+                "types": [j.type for j in jobs],
+                "queues": [j.queue for j in jobs],
+                "user_ids": [j.user_id for j in jobs],
+                "parent_ids": [j.parent_id for j in jobs],
+                "priorities": [j.priority for j in jobs],
+                "payloads": [j.payload_json(max_payload_bytes) for j in jobs],
+                "max_attempts": [j.max_attempts for j in jobs],
+                "run_ats": [j.run_at for j in jobs],
+                "delays": [j.delay for j in jobs],
+            }
+        if connection is not None:
+            cur = await connection.execute(self._queries[name], params)
+            return [row[0] for row in await cur.fetchall()]
+        async with self._connection() as conn:
+            cur = await conn.execute(self._queries[name], params)
+            return [row[0] for row in await cur.fetchall()]
+
+    # -- the worker's hot path -----------------------------------------------------------
+
+    async def job_claim(
+        self, *, worker: str, slots: Sequence[ClaimSlot], limit: int, queues: Sequence[str] | None
+    ) -> list[Job]:
+        rows = await self._fetch(
+            "job_claim",
+            {
+                "types": [s.type for s in slots],
+                "free": [s.free for s in slots],
+                "max_attempts": [s.max_attempts for s in slots],
+                "leases": [s.lease for s in slots],
+                "queues": list(queues) if queues else None,
+                "limit": limit,
+                "worker": worker,
+            },
+        )
+        jobs = [Job.from_row(row) for row in rows]
+        jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+        return jobs
+
+    async def job_finish_many(self, *, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
+        if not outcomes:
+            return set()
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                self._queries["job_finish_many"],
+                {
+                    "ids": [o.id for o in outcomes],
+                    "attempts": [o.attempt for o in outcomes],
+                    "statuses": [o.status for o in outcomes],
+                    "results": [o.result_json for o in outcomes],
+                    "errors": [o.error for o in outcomes],
+                    "delays": [o.delay for o in outcomes],
+                    "worker": worker,
+                },
+            )
+            return {row[0] for row in await cur.fetchall()}
+
+    async def job_extend_leases(self, *, worker: str, held: Sequence[Held]) -> LeaseReport:
+        if not held:
+            return LeaseReport(owned=frozenset(), cancel_requested=frozenset())
+        rows = await self._fetch(
+            "job_extend_leases",
+            {
+                "ids": [h.id for h in held],
+                "attempts": [h.attempt for h in held],
+                "leases": [h.lease for h in held],
+                "worker": worker,
+            },
+        )
+        return LeaseReport(
+            owned=frozenset(r["id"] for r in rows),
+            cancel_requested=frozenset(r["id"] for r in rows if r["cancel_requested"]),
+        )
+
+    async def job_progress_many(self, *, worker: str, held: Sequence[Held]) -> None:
+        if held:
+            await self._fetch(
+                "job_progress_many",
+                {
+                    "ids": [h.id for h in held],
+                    "attempts": [h.attempt for h in held],
+                    "progress": [h.progress for h in held],
+                    "messages": [h.message for h in held],
+                    "worker": worker,
+                },
+            )
+
+    async def job_checkpoint_set(
+        self, *, worker: str, job_id: int, attempt: int, key: str, value_json: str
+    ) -> bool:
+        rows = await self._fetch(
+            "job_checkpoint_set",
+            {"id": job_id, "attempt": attempt, "worker": worker, "key": key, "value": value_json},
+        )
+        return bool(rows)
+
+    async def job_rescue_expired(self, *, limit: int = 1000) -> list[Rescued]:
+        rows = await self._fetch("job_rescue_expired", {"limit": limit})
+        rescued = [Rescued(id=r["id"], type=r["type"], status=r["status"]) for r in rows]
+        if any(r.status == "pending" for r in rescued):
+            await self.notify(Wakeup())
+        return rescued
+
+    # -- management ----------------------------------------------------------------------
+
+    async def job_cancel(self, job_id: int) -> Job:
+        job = self._one(await self._fetch("job_cancel", {"id": job_id}), job_id)
+        if job.cancel_requested and job.status == "running":
+            await self.notify(Wakeup(cancel_job_id=job_id))
+        return job
+
+    async def job_retry(self, job_id: int) -> Job:
+        rows = await self._fetch("job_retry", {"id": job_id})
+        if not rows:
+            return await self.job_get(job_id)
+        await self.notify(Wakeup())
+        return Job.from_row(rows[0])
+
+    async def job_get(self, job_id: int) -> Job:
+        return self._one(await self._fetch("job_get", {"id": job_id}), job_id)
+
+    async def job_list(self, query: JobFilter) -> list[Job]:
+        rows = await self._fetch("job_list", attrs.asdict(query))
+        return [Job.from_row(r) for r in rows]
+
+    async def job_stats(self) -> list[TypeStats]:
+        rows = await self._fetch("job_stats")
+        return [
+            TypeStats(
+                type=r["type"],
+                status=r["status"],
+                count=r["count"],
+                oldest_pending_seconds=_float(r["oldest_pending_seconds"]),
+            )
+            for r in rows
+        ]
+
+    async def job_next_run_in(self, types: Sequence[str]) -> float | None:
+        rows = await self._fetch("job_next_run_at", {"types": list(types)})
+        return _float(rows[0]["seconds"]) if rows else None
+
+    async def job_delete_finished_before(self, *, seconds: float, limit: int = 10_000) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                self._queries["job_delete_finished_before"], {"seconds": seconds, "limit": limit}
+            )
+            return cur.rowcount
+
+    # -- notifications -------------------------------------------------------------------
+
+    async def notify(self, wakeup: Wakeup) -> None:
+        payload = "" if wakeup.cancel_job_id is None else f"cancel:{wakeup.cancel_job_id}"
+        await self._fetch("job_notify", {"channel": self.channel, "payload": payload})
+
+    async def listen(self, wake: Callable[[Wakeup], None]) -> None:
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=self.connect_timeout
+            )
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"cannot LISTEN: {redact(str(exc), self.url)}") from None
+        try:
+            async with conn:
+                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+                wake(Wakeup())  # jobs may have arrived while we were not listening
+                async for note in conn.notifies():
+                    wake(_parse_wakeup(note.payload))
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), self.url)}") from None
+
+    @staticmethod
+    def _one(rows: list[dict[str, Any]], job_id: int) -> Job:
+        if not rows:
+            raise JobNotFound(f"no job with id {job_id}")
+        return Job.from_row(rows[0])
+
+
+def _parse_wakeup(payload: str) -> Wakeup:
+    if payload.startswith("cancel:"):
+        try:
+            return Wakeup(cancel_job_id=int(payload[7:]))
+        except ValueError:
+            pass
+    return Wakeup()
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _refuse_newer(
+    applied: set[int],
+    migrations: list[tuple[int, str, str]],
+    applied_by: dict[str, Any] | None = None,
+) -> None:
+    newest = max(applied, default=0)
+    if newest > len(migrations):
+        by = f" (applied by jobrunner {applied_by['jobrunner_version']})" if applied_by else ""
+        raise SchemaError(
+            f"the database schema is at version {newest}{by}, newer than this jobrunner "
+            f"{__version__} knows (up to {len(migrations)}); upgrade jobrunner to run against it"
+        )

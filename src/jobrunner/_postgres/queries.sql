@@ -1,0 +1,191 @@
+-- job_insert --
+-- Enqueue one job; unset values take the table's defaults.
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
+VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload)s::jsonb,
+        %(max_attempts)s,
+        coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))))
+RETURNING id
+
+-- job_insert_many --
+-- Enqueue many jobs in one statement; ids come back in input order.
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
+SELECT t.type, t.queue, t.user_id, t.parent_id, t.priority, t.payload::jsonb, t.max_attempts,
+       coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
+FROM unnest(%(types)s::text[], %(queues)s::text[], %(user_ids)s::text[], %(parent_ids)s::bigint[],
+            %(priorities)s::int[], %(payloads)s::text[], %(max_attempts)s::int[],
+            %(run_ats)s::timestamptz[], %(delays)s::float8[])
+     WITH ORDINALITY AS t(type, queue, user_id, parent_id, priority, payload, max_attempts,
+                          run_at, delay, ord)
+ORDER BY t.ord
+RETURNING id
+
+-- job_claim --
+-- Claim runnable jobs, at most `free` of each type and `limit` in all, best priority first.
+WITH slot AS (
+    SELECT * FROM unnest(%(types)s::text[], %(free)s::int[], %(max_attempts)s::int[],
+                         %(leases)s::float8[]) AS s(type, free, max_attempts, lease)
+), picked AS (
+    SELECT j.id, j.priority, j.run_at, slot.max_attempts, slot.lease
+    FROM slot CROSS JOIN LATERAL (
+        SELECT id, priority, run_at FROM {job}
+        WHERE status = 'pending' AND type = slot.type AND run_at <= now()
+          AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+        ORDER BY priority DESC, run_at, id
+        LIMIT slot.free
+        FOR UPDATE SKIP LOCKED
+    ) AS j
+    ORDER BY j.priority DESC, j.run_at, j.id
+    LIMIT %(limit)s
+)
+UPDATE {job} AS job
+SET status = 'running',
+    attempts = job.attempts + 1,
+    max_attempts = coalesce(job.max_attempts, picked.max_attempts),
+    locked_by = %(worker)s,
+    locked_until = now() + make_interval(secs => picked.lease),
+    started_at = now(),
+    finished_at = NULL
+FROM picked
+WHERE job.id = picked.id
+RETURNING job.*
+
+-- job_finish_many --
+-- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
+-- `released` hands a job back untouched (shutdown): pending again, the attempt not counted.
+UPDATE {job} AS job
+SET status = CASE WHEN u.status = 'released' THEN 'pending' ELSE u.status END,
+    attempts = CASE WHEN u.status = 'released' THEN job.attempts - 1 ELSE job.attempts END,
+    result = u.result::jsonb,
+    error = CASE WHEN u.status = 'released' THEN job.error ELSE u.error END,
+    progress = CASE WHEN u.status = 'completed' THEN 1 ELSE job.progress END,
+    run_at = CASE WHEN u.status IN ('pending', 'released')
+                  THEN now() + make_interval(secs => u.delay) ELSE job.run_at END,
+    finished_at = CASE WHEN u.status IN ('pending', 'released') THEN NULL ELSE now() END,
+    locked_by = NULL,
+    locked_until = NULL
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[], %(results)s::text[],
+            %(errors)s::text[], %(delays)s::float8[])
+     AS u(id, attempt, status, result, error, delay)
+WHERE job.id = u.id
+  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
+RETURNING job.id
+
+-- job_extend_leases --
+-- Extend the leases of jobs this worker still holds; says which of them were asked to cancel.
+UPDATE {job} AS job
+SET locked_until = now() + make_interval(secs => u.lease)
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(leases)s::float8[]) AS u(id, attempt, lease)
+WHERE job.id = u.id
+  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
+RETURNING job.id, job.cancel_requested
+
+-- job_rescue_expired --
+-- Take back running jobs whose lease ran out: retry them, or fail them when out of attempts.
+WITH expired AS (
+    SELECT id FROM {job}
+    WHERE status = 'running' AND locked_until < now()
+    ORDER BY locked_until
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE {job} AS job
+SET status = CASE WHEN job.cancel_requested THEN 'cancelled'
+                  WHEN job.attempts >= coalesce(job.max_attempts, 1) THEN 'failed'
+                  ELSE 'pending' END,
+    error = 'LeaseExpired: worker ' || coalesce(job.locked_by, '?')
+            || ' stopped renewing the lease of attempt ' || job.attempts,
+    finished_at = CASE WHEN job.cancel_requested OR job.attempts >= coalesce(job.max_attempts, 1)
+                       THEN now() END,
+    run_at = now(),
+    locked_by = NULL,
+    locked_until = NULL
+FROM expired
+WHERE job.id = expired.id
+RETURNING job.id, job.type, job.status
+
+-- job_progress_many --
+-- Store progress reports, fenced like every other change to a running job.
+UPDATE {job} AS job
+SET progress = u.progress, progress_message = u.message
+FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(progress)s::real[], %(messages)s::text[])
+     AS u(id, attempt, progress, message)
+WHERE job.id = u.id
+  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
+
+-- job_checkpoint_set --
+-- Merge one key into a running job's checkpoint, fenced.
+UPDATE {job}
+SET checkpoint = coalesce(checkpoint, '{{}}'::jsonb) || jsonb_build_object(%(key)s::text, %(value)s::jsonb)
+WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s AND locked_by = %(worker)s
+RETURNING id
+
+-- job_cancel --
+-- Cancel a pending job at once; ask a running one to stop. Final jobs are left as they are.
+UPDATE {job}
+SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END,
+    cancel_requested = cancel_requested OR status = 'running'
+WHERE id = %(id)s
+RETURNING *
+
+-- job_retry --
+-- Put a finished job back in the queue with a fresh set of attempts.
+UPDATE {job}
+SET status = 'pending', attempts = 0, run_at = now(), finished_at = NULL, result = NULL,
+    cancel_requested = false, progress = NULL, progress_message = NULL
+WHERE id = %(id)s AND status IN ('failed', 'cancelled', 'completed')
+RETURNING *
+
+-- job_get --
+-- One job by id.
+SELECT * FROM {job} WHERE id = %(id)s
+
+-- job_list --
+-- Jobs matching optional filters, newest first.
+SELECT * FROM {job}
+WHERE (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND (%(parent_id)s::bigint IS NULL OR parent_id = %(parent_id)s::bigint)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- job_stats --
+-- Counts by type and status, with the age of the oldest runnable pending job.
+SELECT type, status, count(*) AS count,
+       extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'pending' AND run_at <= now()))
+           AS oldest_pending_seconds
+FROM {job}
+GROUP BY type, status
+ORDER BY type, status
+
+-- job_next_run_at --
+-- Seconds until the next pending job of these types becomes runnable (null when none waits).
+SELECT extract(epoch FROM min(run_at) - now()) AS seconds
+FROM {job}
+WHERE status = 'pending' AND type = ANY(%(types)s::text[])
+
+-- job_delete_finished_before --
+-- Delete up to `limit` finished jobs that finished more than `seconds` ago.
+WITH old AS (
+    SELECT id FROM {job}
+    WHERE status IN ('completed', 'failed', 'cancelled')
+      AND finished_at < now() - make_interval(secs => %(seconds)s)
+    ORDER BY finished_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM {job} AS job USING old WHERE job.id = old.id
+
+-- job_notify --
+-- Wake idle workers (used after changes the insert trigger does not see, such as a retry).
+SELECT pg_notify(%(channel)s, %(payload)s)
+
+-- schema_version --
+-- The highest applied migration and the jobrunner version that applied it.
+SELECT version, jobrunner_version FROM {migrations} ORDER BY version DESC LIMIT 1
+
+-- schema_columns --
+-- The columns the job table has now.
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = %(schema)s AND table_name = %(table)s

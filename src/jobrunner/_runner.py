@@ -1,0 +1,232 @@
+"""`Runner`: jobrunner embedded in a service, or driven by the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from ._backend import Backend, JobFilter, TypeStats
+from ._connect import backend_from_settings
+from ._discovery import load_many
+from ._errors import ConfigurationError
+from ._job import DEFAULT_QUEUE, Job, NewJob
+from ._plugin import Handler, Plugin
+from ._settings import Settings
+from ._worker import Worker
+
+log = logging.getLogger("jobrunner")
+
+
+class Runner:
+    """Runs jobs in the background of an async service, and enqueues them.
+
+    ```python
+    async with Runner("postgresql://localhost/app", plugins=["cineqo"], concurrency=10) as runner:
+        job_id = await runner.enqueue("novel.split", {"text": "..."}, user_id="u1")
+        ...  # the worker runs until the block exits, then stops gracefully
+    ```
+
+    Works under asyncio and trio. With `worker=False` it only enqueues and inspects jobs.
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        plugins: Iterable[str | Plugin] = (),
+        handlers: Iterable[Handler] = (),
+        backend: Backend | None = None,
+        worker: bool = True,
+        env: Mapping[str, str] | None = None,
+        **settings: Any,
+    ) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self.settings = Settings.load(self._env, database_url=database_url, **settings)
+        self.backend = backend or backend_from_settings(self.settings)
+        self._plugin_specs = list(plugins)
+        self._extra_handlers = list(handlers)
+        self._run_worker = worker
+        self.plugins: list[Plugin] = []
+        self.handlers: dict[str, Handler] = {}
+        self.not_ready: dict[str, str] = {}
+        self.worker: Worker | None = None
+        self._stack: AsyncExitStack | None = None
+        self._done: anyio.Event | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Runner:
+        stack = AsyncExitStack()
+        await stack.__aenter__()
+        try:
+            await self._open(stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        if self._run_worker:
+            group = await stack.enter_async_context(anyio.create_task_group())
+            self._done = anyio.Event()
+            group.start_soon(self._background)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, tb)
+
+    async def _open(self, stack: AsyncExitStack) -> None:
+        await self.backend.open()
+        stack.push_async_callback(self.backend.aclose)
+        if self.settings.auto_migrate:
+            applied = await self.backend.migrate()
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        await self.backend.schema_check()
+        self._load_handlers()
+        self.worker = await self._open_worker(stack)
+
+    def _load_handlers(self) -> None:
+        self.handlers, self.not_ready = {}, {}
+        names = [p for p in self._plugin_specs if isinstance(p, str)]
+        self.plugins = load_many(names) + [p for p in self._plugin_specs if isinstance(p, Plugin)]
+        for plugin in self.plugins:
+            for job_type, reason in plugin.readiness(self._env).items():
+                if reason:
+                    self.not_ready[job_type] = reason
+                    log.warning(
+                        "not claiming %s jobs: %s", job_type, reason, extra={"event": "not_ready"}
+                    )
+                else:
+                    self.handlers[job_type] = plugin.handlers[job_type]
+        for handler in self._extra_handlers:
+            if handler.type in self.handlers:
+                raise ConfigurationError(f"job type {handler.type!r} has two handlers")
+            self.handlers[handler.type] = handler
+
+    async def _open_worker(self, stack: AsyncExitStack) -> Worker:
+        needed = {name for h in self.handlers.values() for name in h.requires}
+        resources: dict[str, Any] = {}
+        for plugin in self.plugins:
+            for name, resource in plugin.resources.items():
+                if name in needed and name not in resources:
+                    resources[name] = await stack.enter_async_context(resource.factory(self._env))
+        return Worker(
+            backend=self.backend,
+            handlers=self.handlers,
+            settings=self.settings,
+            resources=resources,
+            memory_probe=_rss_bytes,
+        )
+
+    async def _background(self) -> None:
+        assert self.worker is not None and self._done is not None
+        try:
+            await self.worker.run()
+        finally:
+            self._done.set()
+
+    async def run(self, *, burst: bool = False) -> int:
+        """Run the worker in the foreground until `stop()` (or, with `burst`, until idle)."""
+        if self.worker is None:
+            raise ConfigurationError("use `async with Runner(..., worker=False) as r: await r.run()`")
+        if not self.handlers:
+            raise ConfigurationError(
+                "no job types to run: load a plugin (e.g. --plugin diag) or pass handlers"
+            )
+        return await self.worker.run(burst=burst)
+
+    def stop(self) -> None:
+        """Ask the worker to stop gracefully; a second call hands running jobs back at once."""
+        if self.worker is not None:
+            self.worker.stop()
+
+    # -- enqueue ---------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        user_id: str | None = None,
+        parent_id: int | None = None,
+        priority: int = 0,
+        max_attempts: int | None = None,
+        run_at: dt.datetime | None = None,
+        delay: float | None = None,
+        connection: Any = None,
+    ) -> int:
+        """Enqueue one job and return its id. Pass `connection` to enqueue in your transaction."""
+        job = NewJob(
+            type=type,
+            payload={} if payload is None else payload,
+            queue=queue,
+            user_id=user_id,
+            parent_id=parent_id,
+            priority=priority,
+            max_attempts=max_attempts,
+            run_at=run_at,
+            delay=delay,
+        )
+        [job_id] = await self.enqueue_many([job], connection=connection)
+        return job_id
+
+    async def enqueue_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[int]:
+        """Enqueue many jobs in one statement; ids in input order."""
+        ids = await self.backend.job_insert_many(
+            jobs, connection=connection, max_payload_bytes=self.settings.max_payload_bytes
+        )
+        if self.worker is not None and connection is None:
+            self.worker.wake()
+        return ids
+
+    # -- inspection ------------------------------------------------------------------------
+
+    async def get_job(self, job_id: int) -> Job:
+        return await self.backend.job_get(job_id)
+
+    async def list_jobs(self, **filters: Any) -> list[Job]:
+        return await self.backend.job_list(JobFilter(**filters))
+
+    async def cancel_job(self, job_id: int) -> Job:
+        return await self.backend.job_cancel(job_id)
+
+    async def retry_job(self, job_id: int) -> Job:
+        return await self.backend.job_retry(job_id)
+
+    async def stats(self) -> list[TypeStats]:
+        return await self.backend.job_stats()
+
+    async def wait_for(self, job_id: int, *, poll: float = 0.05, timeout: float | None = None) -> Job:
+        """Wait until the job is final and return it."""
+        with anyio.fail_after(timeout):
+            while True:
+                job = await self.backend.job_get(job_id)
+                if job.status.is_final:
+                    return job
+                await anyio.sleep(poll)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,0 +1,195 @@
+"""Settings: one table of options, read from flags, then environment, then defaults.
+
+Each option's CLI flag, environment variable and help text live here, so the CLI, the
+`jobrunner run` start-up log and the configuration reference in docs/ cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from ._errors import ConfigurationError
+from ._secrets import mask_url
+
+DEFAULT_SQLITE_PATH = "jobrunner.db"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(text: str | float) -> float:
+    """Seconds from `90`, `1.5`, `250ms`, `30s`, `10m`, `2h`, `7d` or `1w`."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigurationError(f"not a duration: {text!r} (use e.g. 30s, 10m, 7d)")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+def parse_bool(text: str | bool) -> bool:
+    if isinstance(text, bool):
+        return text
+    value = text.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigurationError(f"not a boolean: {text!r} (use true or false)")
+
+
+def parse_size(text: str | int) -> int:
+    """Bytes from `1048576`, `512k`, `100MB`, `1GiB`."""
+    if isinstance(text, int):
+        return text
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]?)i?b?\s*", text.lower())
+    if not match:
+        raise ConfigurationError(f"not a size: {text!r} (use e.g. 512MB)")
+    return int(float(match[1]) * 1024 ** " kmg".index(match[2] or " "))
+
+
+def _queues(text: str | list[str] | None) -> list[str] | None:
+    if text is None or isinstance(text, list):
+        return text or None
+    return [q.strip() for q in text.split(",") if q.strip()] or None
+
+
+def _option(
+    default: Any, help: str, *, env: str | None = None, parse: Callable[[Any], Any] = str
+) -> Any:
+    return attrs.field(default=default, metadata={"help": help, "env": env, "parse": parse})
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """Everything a worker can be told. Build with `Settings.load(...)` to apply env and defaults."""
+
+    database_url: str | None = _option(
+        None,
+        "Where jobs live: postgresql://… or sqlite:///path. Unset: a SQLite file ./jobrunner.db.",
+        env="DATABASE_URL",
+    )
+    schema: str = _option("public", "PostgreSQL schema of the job table.", env="JOBRUNNER_SCHEMA")
+    table: str = _option("job", "Name of the job table.", env="JOBRUNNER_TABLE")
+    concurrency: int = _option(
+        5, "Jobs run at once by one worker process.", env="JOBRUNNER_CONCURRENCY", parse=int
+    )
+    poll_interval: float | None = _option(
+        None,
+        "Seconds between polls when no notification arrives (PostgreSQL 10, SQLite 0.2).",
+        env="JOBRUNNER_POLL_INTERVAL",
+        parse=parse_duration,
+    )
+    queues: list[str] | None = _option(
+        None, "Only claim jobs of these queues (comma-separated).", env="JOBRUNNER_QUEUES",
+        parse=_queues,
+    )
+    listen: bool = _option(
+        True,
+        "Wake on LISTEN/NOTIFY. Turn off behind PgBouncer in transaction mode (polling only).",
+        env="JOBRUNNER_LISTEN",
+        parse=parse_bool,
+    )
+    shutdown_timeout: float = _option(
+        30.0,
+        "On SIGTERM, seconds running jobs get to finish before they are handed back.",
+        env="JOBRUNNER_SHUTDOWN_TIMEOUT",
+        parse=parse_duration,
+    )
+    error_retry_delay: float = _option(
+        30.0,
+        "Longest wait between retries of the worker loop while the database is down.",
+        env="JOBRUNNER_ERROR_RETRY_DELAY",
+        parse=parse_duration,
+    )
+    retention: float | None = _option(
+        None,
+        "Delete finished jobs older than this (e.g. 7d). Unset: keep them.",
+        env="JOBRUNNER_RETENTION",
+        parse=parse_duration,
+    )
+    auto_migrate: bool = _option(
+        True,
+        "Apply pending migrations at start. Turn off for roles without DDL rights.",
+        env="JOBRUNNER_AUTO_MIGRATE",
+        parse=parse_bool,
+    )
+    max_payload_bytes: int = _option(
+        1 << 20, "Largest payload accepted at enqueue.", env="JOBRUNNER_MAX_PAYLOAD", parse=parse_size
+    )
+    max_result_bytes: int = _option(
+        1 << 20, "Largest result a handler may return.", env="JOBRUNNER_MAX_RESULT", parse=parse_size
+    )
+    max_memory: int | None = _option(
+        None,
+        "Stop claiming, drain and exit with code 75 when the worker's RSS passes this (e.g. 512MB).",
+        env="JOBRUNNER_MAX_MEMORY",
+        parse=parse_size,
+    )
+    completion_batch: int = _option(
+        500, "Outcomes written in one statement at most.", env="JOBRUNNER_COMPLETION_BATCH",
+        parse=int,
+    )
+    completion_interval: float = _option(
+        0.01,
+        "Seconds an outcome may wait to be written with others.",
+        env="JOBRUNNER_COMPLETION_INTERVAL",
+        parse=parse_duration,
+    )
+    log_level: str = _option("info", "debug, info, warning or error.", env="JOBRUNNER_LOG_LEVEL")
+    log_format: str = _option("text", "text or json.", env="JOBRUNNER_LOG_FORMAT")
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, **given: Any
+    ) -> Settings:
+        """Flags (`given`, None means unset) win over the environment, which wins over defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            parse = field.metadata["parse"]
+            if given.get(field.name) is not None:
+                raw = given[field.name]
+            elif field.metadata["env"] and env.get(field.metadata["env"]):
+                raw = env[field.metadata["env"]]
+            else:
+                continue
+            try:
+                values[field.name] = parse(raw)
+            except (TypeError, ValueError) as exc:
+                where = field.metadata["env"] or field.name
+                raise ConfigurationError(f"{where}: {exc}") from None
+        unknown = set(given) - {f.name for f in attrs.fields(cls)}
+        if unknown:
+            raise ConfigurationError(f"unknown settings {sorted(unknown)}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.concurrency < 1:
+            raise ConfigurationError("concurrency must be at least 1")
+        if self.poll_interval is not None and self.poll_interval <= 0:
+            raise ConfigurationError("poll_interval must be positive")
+        if self.log_format not in {"text", "json"}:
+            raise ConfigurationError("log_format must be text or json")
+
+    def describe(self) -> dict[str, Any]:
+        """The effective settings, safe to log (the database password is masked)."""
+        out = attrs.asdict(self)
+        out["database_url"] = mask_url(self.database_url) if self.database_url else None
+        return out
+
+
+def reference_table() -> list[tuple[str, str, str, str]]:
+    """(flag, environment variable, default, help) for every setting: the docs' reference."""
+    rows = []
+    for field in attrs.fields(Settings):
+        flag = "--" + field.name.replace("_", "-")
+        rows.append((flag, field.metadata["env"] or "", repr(field.default), field.metadata["help"]))
+    return rows

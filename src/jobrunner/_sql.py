@@ -1,0 +1,46 @@
+"""Load SQL kept in `.sql` files as named blocks.
+
+A block starts with a line `-- name --`, then a one-line comment saying what it does,
+then the statement(s). Parameters use `%(name)s`; identifiers that are configurable
+appear as `{job}`-style placeholders, filled in by each backend.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_HEADER = re.compile(r"^-- ([a-z_0-9]+) --$", re.MULTILINE)
+
+
+def parse_blocks(text: str) -> dict[str, str]:
+    """Split the text of a `.sql` file into {name: sql}."""
+    parts = _HEADER.split(text)
+    blocks: dict[str, str] = {}
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+        if name in blocks:
+            raise ValueError(f"SQL block {name!r} is defined twice")
+        lines = [line for line in body.strip().splitlines() if not line.startswith("--")]
+        blocks[name] = "\n".join(lines).strip()
+    return blocks
+
+
+@cache
+def load_blocks(package: str, filename: str) -> dict[str, str]:
+    """The named blocks of `filename` inside `package`, parsed once."""
+    return parse_blocks(resources.files(package).joinpath(filename).read_text("utf-8"))
+
+
+def load_migrations(package: str) -> list[tuple[int, str, str]]:
+    """The migrations of `package`'s `migrations/` folder as (version, name, sql), in order."""
+    found = []
+    for entry in resources.files(package).joinpath("migrations").iterdir():
+        match = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if match:
+            found.append((int(match[1]), match[2], entry.read_text("utf-8")))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"migrations of {package} are not numbered 1..n: {versions}")
+    return found

@@ -1,0 +1,422 @@
+"""The worker: claims jobs up to its free slots, runs them, and records how they ended.
+
+One anyio task group holds the producer, the completer and the maintenance loops
+(leases, progress, rescue, pruning, notifications); a second one holds the running jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import anyio
+import attrs
+
+from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup
+from ._completer import Completer
+from ._context import JobContext
+from ._errors import DatabaseError
+from ._execute import Attempt, run_attempt
+from ._job import Job, NewJob
+from ._outage import Outage
+from ._plugin import Handler
+from ._settings import Settings
+
+log = logging.getLogger("jobrunner.worker")
+
+EXIT_MEMORY = 75  # EX_TEMPFAIL: the supervisor should restart us
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@attrs.define(eq=False)
+class Worker:
+    """Runs jobs of the types in `handlers` from `backend`."""
+
+    backend: Backend
+    handlers: Mapping[str, Handler]
+    settings: Settings
+    resources: Mapping[str, Any] = attrs.field(factory=dict)
+    id: str = attrs.field(factory=new_worker_id)
+    rand: Callable[[], float] = random.random
+    memory_probe: Callable[[], int] | None = None
+    running: dict[int, Attempt] = attrs.field(factory=dict, init=False)
+    outage: Outage = attrs.field(init=False)
+    completer: Completer = attrs.field(init=False)
+    exit_code: int = attrs.field(default=0, init=False)
+    stats: Counter[str] = attrs.field(factory=Counter, init=False)
+    _stopping: bool = attrs.field(default=False, init=False)
+    _wake: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+    _stop_now: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+    _burst: bool = attrs.field(default=False, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.outage = Outage(max_delay=self.settings.error_retry_delay)
+        self.completer = Completer(
+            backend=self.backend,
+            worker_id=self.id,
+            outage=self.outage,
+            batch_size=self.settings.completion_batch,
+            interval=self.settings.completion_interval,
+        )
+
+    @property
+    def max_result_bytes(self) -> int:
+        return self.settings.max_result_bytes
+
+    @property
+    def poll_interval(self) -> float:
+        return self.settings.poll_interval or self.backend.default_poll_interval
+
+    # -- control -------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get `shutdown_timeout` to finish. A second call stops now."""
+        if self._stopping:
+            self._stop_now.set()
+        self._stopping = True
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[int]:
+        ids = await self.backend.job_insert_many(
+            jobs, max_payload_bytes=self.settings.max_payload_bytes
+        )
+        self.wake()  # same-process enqueue: no need to wait for a notification
+        return ids
+
+    # -- main loop -----------------------------------------------------------------------
+
+    async def run(self, *, burst: bool = False) -> int:
+        """Work until stopped (or, with `burst`, until nothing runnable is left). Returns the exit code."""
+        self._burst = burst
+        log.info(
+            "worker %s started: %d job types, concurrency %d, %s",
+            self.id,
+            len(self.handlers),
+            self.settings.concurrency,
+            "listening for notifications" if self.settings.listen else "polling only",
+            extra={"event": "worker_started"},
+        )
+        async with anyio.create_task_group() as services:
+            services.start_soon(self.completer.run)
+            services.start_soon(self._lease_loop)
+            services.start_soon(self._progress_loop)
+            services.start_soon(self._rescue_loop)
+            if self.settings.listen:
+                services.start_soon(self._listen_loop)
+            if self.settings.retention:
+                services.start_soon(self._prune_loop)
+            async with anyio.create_task_group() as jobs:
+                await self._produce(jobs)
+                await self._drain()
+            await self.completer.drain(anyio.current_time() + 10)
+            services.cancel_scope.cancel()
+        log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
+        return self.exit_code
+
+    async def _produce(self, jobs: anyio.abc.TaskGroup) -> None:
+        while not self._stopping:
+            self._wake = anyio.Event()  # reset before claiming: a wake-up during it is kept
+            asked, got = await self._claim_into(jobs)
+            if self._stopping:
+                return
+            if asked < 0:
+                continue  # the database failed; _claim_into already backed off
+            if self._burst and asked > 0 and got == 0 and not self.running:
+                return
+            if asked == 0:
+                await self._wait(None)  # no free slot: a finishing job wakes us
+            elif got == asked:
+                await self._wait(0)  # a full batch: more may be waiting
+            else:
+                await self._wait(await self._idle_timeout())
+            self._check_memory()
+
+    async def _claim_into(self, jobs: anyio.abc.TaskGroup) -> tuple[int, int]:
+        """Claim up to the free slots; return (asked, got), asked -1 after a database error."""
+        slots = self._free_slots()
+        limit = min(sum(s.free for s in slots), self.settings.concurrency - len(self.running))
+        if limit <= 0 or len(self.completer) > 10 * self.settings.completion_batch:
+            return 0, 0
+        try:
+            claimed = await self.backend.job_claim(
+                worker=self.id, slots=slots, limit=limit, queues=self.settings.queues
+            )
+        except DatabaseError as exc:
+            self.outage.failed("claiming jobs", exc)
+            await self._wait(self.outage.delay())
+            return -1, 0
+        self.outage.recovered()
+        for job in claimed:
+            self._start(jobs, job)
+        return limit, len(claimed)
+
+    def _free_slots(self) -> list[ClaimSlot]:
+        free_total = self.settings.concurrency - len(self.running)
+        if free_total <= 0:
+            return []
+        by_type = Counter(a.job.type for a in self.running.values())
+        slots = []
+        for handler in self.handlers.values():
+            free = free_total
+            if handler.concurrency is not None:
+                free = min(free, handler.concurrency - by_type[handler.type])
+            if free > 0:
+                slots.append(
+                    ClaimSlot(
+                        type=handler.type,
+                        free=free,
+                        max_attempts=handler.max_attempts,
+                        lease=handler.lease,
+                    )
+                )
+        return slots
+
+    async def _idle_timeout(self) -> float:
+        """Sleep until the next scheduled job is due, or the poll interval, whichever is first."""
+        timeout = self.poll_interval
+        if self.running and self._burst:
+            return timeout
+        try:
+            due = await self.backend.job_next_run_in(list(self.handlers))
+        except DatabaseError:
+            return timeout
+        if due is not None:
+            timeout = min(timeout, max(due, 0.0) + 0.001)
+        return timeout
+
+    async def _wait(self, timeout: float | None) -> None:
+        with anyio.move_on_after(timeout):
+            await self._wake.wait()
+        if timeout == 0:
+            await anyio.sleep(0)
+
+    def _start(self, jobs: anyio.abc.TaskGroup, job: Job) -> None:
+        handler = self.handlers[job.type]
+        ctx = JobContext(job=job, log=_job_logger(job), worker=self)
+        attempt = Attempt(job=job, handler=handler, ctx=ctx)
+        stale = self.running.get(job.id)
+        if stale is not None:  # we lost this job's lease earlier and now claimed it again
+            stale.stop("lost")
+        self.running[job.id] = attempt
+        jobs.start_soon(self._run_one, attempt, name=f"job {job.id}")
+
+    async def _run_one(self, attempt: Attempt) -> None:
+        job = attempt.job
+        if job.cancel_requested:
+            attempt.stop("cancel")
+        try:
+            outcome = await run_attempt(self, attempt)
+        finally:
+            if self.running.get(job.id) is attempt:
+                del self.running[job.id]
+            self.wake()
+        if outcome is not None:
+            self.completer.add(outcome)
+            self.stats[outcome.status] += 1
+            _log_outcome(attempt, outcome)
+        else:
+            self.stats["lost"] += 1
+            attempt.ctx.log.warning(
+                "job %s attempt %s abandoned: this worker lost its lease",
+                job.id,
+                job.attempts,
+                extra={"event": "lease_lost"},
+            )
+
+    # -- stopping ------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        if not self.running:
+            return
+        log.info(
+            "stopping: waiting up to %.0fs for %d running jobs",
+            self.settings.shutdown_timeout,
+            len(self.running),
+            extra={"event": "draining"},
+        )
+        with anyio.move_on_after(self.settings.shutdown_timeout):
+            while self.running and not self._stop_now.is_set():
+                self._wake = anyio.Event()
+                await self._wake.wait()
+        self._hand_back()
+
+    def _hand_back(self) -> None:
+        if self.running:
+            log.warning(
+                "handing back %d unfinished jobs", len(self.running), extra={"event": "hand_back"}
+            )
+        for attempt in list(self.running.values()):
+            attempt.stop("shutdown")
+
+    def _check_memory(self) -> None:
+        limit = self.settings.max_memory
+        if not limit or self.memory_probe is None:
+            return
+        rss = self.memory_probe()
+        if rss > limit:
+            log.warning(
+                "memory %d MB is over the %d MB limit: draining and exiting with code %d",
+                rss >> 20,
+                limit >> 20,
+                EXIT_MEMORY,
+                extra={"event": "memory_limit"},
+            )
+            self.exit_code = EXIT_MEMORY
+            self.stop()
+
+    # -- maintenance loops ---------------------------------------------------------------
+
+    def _held(self) -> list[Held]:
+        """Jobs this worker holds: those running, and those whose outcome is not written yet."""
+        held = [
+            Held(id=a.job.id, attempt=a.job.attempts, lease=a.handler.lease)
+            for a in self.running.values()
+        ]
+        longest = max((h.lease for h in self.handlers.values()), default=30.0)
+        held += [Held(id=o.id, attempt=o.attempt, lease=longest) for o in self.completer.pending]
+        return held
+
+    async def _lease_loop(self) -> None:
+        period = min((h.lease for h in self.handlers.values()), default=30.0) / 3
+        while True:
+            await anyio.sleep(period)
+            held = self._held()
+            if not held:
+                continue
+            try:
+                report = await self.backend.job_extend_leases(worker=self.id, held=held)
+            except DatabaseError as exc:
+                self.outage.failed("extending leases", exc)
+                continue
+            for attempt in list(self.running.values()):
+                if attempt.job.id not in report.owned:
+                    self.stats["lease_lost"] += 1
+                    attempt.stop("lost")
+                elif attempt.job.id in report.cancel_requested:
+                    attempt.ctx.cancel_requested = True
+                    attempt.stop("cancel")
+
+    async def _progress_loop(self) -> None:
+        while True:
+            await anyio.sleep(1.0)
+            dirty = [a for a in self.running.values() if a.ctx.progress_dirty]
+            if not dirty:
+                continue
+            for a in dirty:
+                a.ctx.progress_dirty = False
+            held = [
+                Held(
+                    id=a.job.id,
+                    attempt=a.job.attempts,
+                    progress=a.ctx.progress_value,
+                    message=a.ctx.progress_message,
+                )
+                for a in dirty
+            ]
+            try:
+                await self.backend.job_progress_many(worker=self.id, held=held)
+            except DatabaseError as exc:
+                self.outage.failed("storing progress", exc)
+
+    async def _rescue_loop(self) -> None:
+        period = max(min((h.lease for h in self.handlers.values()), default=30.0) / 2, 1.0)
+        await anyio.sleep(period * self.rand())
+        while True:
+            try:
+                rescued = await self.backend.job_rescue_expired()
+            except DatabaseError as exc:
+                self.outage.failed("rescuing expired jobs", exc)
+                rescued = []
+            for job in rescued:
+                self.stats["rescued"] += 1
+                log.warning(
+                    "job %s (%s) lease expired; now %s",
+                    job.id,
+                    job.type,
+                    job.status,
+                    extra={"job_id": job.id, "job_type": job.type, "event": "rescued"},
+                )
+            if rescued:
+                self.wake()
+            await anyio.sleep(period)
+
+    async def _prune_loop(self) -> None:
+        assert self.settings.retention
+        await anyio.sleep(60 * self.rand())
+        while True:
+            try:
+                deleted = await self.backend.job_delete_finished_before(
+                    seconds=self.settings.retention
+                )
+                if deleted:
+                    log.info("pruned %d finished jobs", deleted, extra={"event": "pruned"})
+            except DatabaseError as exc:
+                self.outage.failed("pruning finished jobs", exc)
+                deleted = 0
+            await anyio.sleep(1 if deleted >= 10_000 else 3600)
+
+    async def _listen_loop(self) -> None:
+        while True:
+            try:
+                await self.backend.listen(self._on_wakeup)
+            except DatabaseError as exc:
+                self.outage.failed("listening for notifications", exc)
+            await anyio.sleep(self.outage.delay())
+
+    def _on_wakeup(self, wakeup: Wakeup) -> None:
+        if wakeup.cancel_job_id is None:
+            self.wake()
+            return
+        attempt = self.running.get(wakeup.cancel_job_id)
+        if attempt is not None:
+            attempt.ctx.cancel_requested = True
+            attempt.stop("cancel")
+
+
+def _job_logger(job: Job) -> logging.LoggerAdapter[logging.Logger]:
+    return logging.LoggerAdapter(
+        logging.getLogger("jobrunner.job"),
+        {
+            "job_id": job.id,
+            "job_type": job.type,
+            "attempt": job.attempts,
+            "user_id": job.user_id,
+        },
+    )
+
+
+def _log_outcome(attempt: Attempt, outcome: Outcome) -> None:
+    logger = attempt.ctx.log
+    if outcome.status == "completed" and not logger.isEnabledFor(logging.INFO):
+        return
+    took = anyio.current_time() - attempt.started
+    job = attempt.job
+    exc = attempt.failure
+    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
+    if outcome.status == "completed":
+        logger.info("job %s %s completed in %.3fs", job.id, job.type, took,
+                    extra={"event": "completed", "duration": took})
+    elif outcome.status == "pending":
+        logger.warning("job %s %s attempt %s failed, retrying in %.1fs: %s", job.id, job.type,
+                       job.attempts, outcome.delay, outcome.error,
+                       exc_info=exc_info,
+                       extra={"event": "retrying", "duration": took, "delay": outcome.delay})
+    elif outcome.status == "failed":
+        logger.error("job %s %s failed after %s attempts: %s", job.id, job.type, job.attempts,
+                     outcome.error, exc_info=exc_info, extra={"event": "failed", "duration": took})
+    elif outcome.status == "cancelled":
+        logger.info("job %s %s cancelled", job.id, job.type, extra={"event": "cancelled"})
+    else:
+        logger.info("job %s %s handed back", job.id, job.type, extra={"event": "handed_back"})

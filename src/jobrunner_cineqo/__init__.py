@@ -1,0 +1,1 @@
+"""Cineqo jobs for jobrunner."""

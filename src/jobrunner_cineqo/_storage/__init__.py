@@ -1,0 +1,30 @@
+"""Where Cineqo keeps novels and images: a local directory or a Cloudflare R2 bucket.
+
+Handlers depend only on the ``Storage`` protocol and get an implementation from
+``storage_from_env``. aioboto3 is imported only when R2 storage is opened.
+"""
+
+from .base import Storage, StoredObject
+from .config import R2Config, storage_from_env
+from .errors import ObjectNotFound, StorageConfigError, StorageError, StorageKeyError
+from .keys import KeySource, LocalSource, resolve_source, safe_key
+from .local import LocalStorage
+from .r2 import R2Storage, build_botocore_config
+
+__all__ = (
+    "KeySource",
+    "LocalSource",
+    "LocalStorage",
+    "ObjectNotFound",
+    "R2Config",
+    "R2Storage",
+    "Storage",
+    "StorageConfigError",
+    "StorageError",
+    "StorageKeyError",
+    "StoredObject",
+    "build_botocore_config",
+    "resolve_source",
+    "safe_key",
+    "storage_from_env",
+)
