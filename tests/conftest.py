@@ -12,8 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-NOVELS = REPO.parent / "shared" / "data" / "novels"
+from jr_support import write_plugin_dist
+
 PG_URL = os.environ.get("JOBRUNNER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -85,3 +85,16 @@ async def pg_backend(pg_url: str, pg_schema: str) -> AsyncIterator[object]:
     await backend.migrate()
     yield backend
     await backend.aclose()
+
+
+@pytest.fixture
+def plugin_env(tmp_path: Path):
+    """Returns make(dist, plugin, module, source) -> env for subprocesses that see the plugin."""
+
+    def make(dist: str, plugin: str, module: str, source: str) -> dict[str, str]:
+        root = write_plugin_dist(tmp_path / "site", dist, plugin, module, source)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+        return env
+
+    return make

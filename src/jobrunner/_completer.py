@@ -79,7 +79,9 @@ class Completer:
         with anyio.CancelScope(shield=True):
             while self._buffer and anyio.current_time() < deadline:
                 if not await self.flush_once():
-                    await anyio.sleep(min(self.outage.delay(), max(deadline - anyio.current_time(), 0)))
+                    await anyio.sleep(
+                        min(self.outage.delay(), max(deadline - anyio.current_time(), 0))
+                    )
         if self._buffer:
             log.error(
                 "%d job outcomes could not be written before stopping; their leases will expire "

@@ -28,7 +28,8 @@ class JobContext:
     - `log` is a logger that adds the job's id, type and attempt to each line;
     - `progress(fraction, message)` reports progress (stored, throttled);
     - `await enqueue(...)` adds follow-up jobs, linked to this one as their parent;
-    - `checkpoint` holds what earlier attempts saved; `await save_checkpoint(key, value)` adds to it;
+    - `checkpoint` holds what earlier attempts saved; `await save_checkpoint(key, value)`
+      adds to it;
     - `resource(name)` returns a shared client opened by the plugin;
     - `cancel_requested` turns true when someone asked to cancel (the handler is also cancelled).
     """
@@ -89,12 +90,16 @@ class JobContext:
 
     async def save_checkpoint(self, key: str, value: Any) -> None:
         """Store `value` under `key` on the job now, so a later attempt can resume from it."""
-        text = encode_json(value, what=f"checkpoint {key!r}", max_bytes=self._worker.max_result_bytes)
+        text = encode_json(
+            value, what=f"checkpoint {key!r}", max_bytes=self._worker.max_result_bytes
+        )
         ok = await self._worker.backend.job_checkpoint_set(
             worker=self._worker.id, job_id=self.id, attempt=self.attempt, key=key, value_json=text
         )
         if not ok:
-            raise LeaseLost(f"job {self.id} attempt {self.attempt} is no longer held by this worker")
+            raise LeaseLost(
+                f"job {self.id} attempt {self.attempt} is no longer held by this worker"
+            )
         self._checkpoint[key] = value
 
     async def enqueue(

@@ -63,13 +63,17 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
             with anyio.fail_after(timeout) if timeout else nullcontext():
                 result = await handler.func(attempt.ctx)
         except TimeoutError:
-            failure = TimeoutError(f"{job.type} did not finish within its {handler.timeout:g}s timeout")
+            failure = TimeoutError(
+                f"{job.type} did not finish within its {handler.timeout:g}s timeout"
+            )
         except Exception as exc:
             failure = exc
     if attempt.stop_reason == "lost" or isinstance(failure, LeaseLost):
         return None
     if attempt.stop_reason == "cancel":
-        return Outcome(id=job.id, attempt=job.attempts, status="cancelled", error="cancelled on request")
+        return Outcome(
+            id=job.id, attempt=job.attempts, status="cancelled", error="cancelled on request"
+        )
     if attempt.stop_reason == "shutdown":
         return Outcome(id=job.id, attempt=job.attempts, status="released", error=None)
     if failure is None:

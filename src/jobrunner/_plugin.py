@@ -98,7 +98,9 @@ class Plugin:
 
     def add(self, handler: Handler) -> None:
         if handler.type in self.handlers:
-            raise ConfigurationError(f"plugin {self.name}: job type {handler.type!r} registered twice")
+            raise ConfigurationError(
+                f"plugin {self.name}: job type {handler.type!r} registered twice"
+            )
         self.handlers[handler.type] = handler
 
     def resource(

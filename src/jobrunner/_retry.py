@@ -10,7 +10,10 @@ import attrs
 
 @attrs.frozen(kw_only=True)
 class RetryPolicy:
-    """Exponential backoff with full jitter: attempt n waits U(0.5, 1) · min(base · factor^(n-1), cap)."""
+    """Exponential backoff with jitter.
+
+    Attempt n waits min(base · factor^(n-1), cap), shortened by up to `jitter` (a fraction).
+    """
 
     base: float = 2.0
     factor: float = 2.0

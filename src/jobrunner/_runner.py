@@ -90,6 +90,7 @@ class Runner:
             await stack.__aexit__(exc_type, exc, tb)
 
     async def _open(self, stack: AsyncExitStack) -> None:
+        self._load_handlers()  # a missing or broken plugin fails before touching the database
         await self.backend.open()
         stack.push_async_callback(self.backend.aclose)
         if self.settings.auto_migrate:
@@ -97,7 +98,6 @@ class Runner:
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
         await self.backend.schema_check()
-        self._load_handlers()
         self.worker = await self._open_worker(stack)
 
     def _load_handlers(self) -> None:
@@ -134,7 +134,8 @@ class Runner:
         )
 
     async def _background(self) -> None:
-        assert self.worker is not None and self._done is not None
+        assert self.worker is not None
+        assert self._done is not None
         try:
             await self.worker.run()
         finally:
@@ -143,7 +144,9 @@ class Runner:
     async def run(self, *, burst: bool = False) -> int:
         """Run the worker in the foreground until `stop()` (or, with `burst`, until idle)."""
         if self.worker is None:
-            raise ConfigurationError("use `async with Runner(..., worker=False) as r: await r.run()`")
+            raise ConfigurationError(
+                "use `async with Runner(..., worker=False) as r: await r.run()`"
+            )
         if not self.handlers:
             raise ConfigurationError(
                 "no job types to run: load a plugin (e.g. --plugin diag) or pass handlers"
@@ -212,7 +215,9 @@ class Runner:
     async def stats(self) -> list[TypeStats]:
         return await self.backend.job_stats()
 
-    async def wait_for(self, job_id: int, *, poll: float = 0.05, timeout: float | None = None) -> Job:
+    async def wait_for(
+        self, job_id: int, *, poll: float = 0.05, timeout: float | None = None
+    ) -> Job:
         """Wait until the job is final and return it."""
         with anyio.fail_after(timeout):
             while True:

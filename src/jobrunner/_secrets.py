@@ -43,10 +43,12 @@ def secret_values(extra: Iterable[str] = ()) -> list[str]:
     values = set(extra)
     for name, value in os.environ.items():
         if name in SECRET_ENV_NAMES or _SECRET_WORDS.search(name):
-            values.add(value)
-            password = _password_of(value)
-            if password:
-                values.add(password)
+            if "://" in value and not name.endswith("DSN"):
+                password = _password_of(value)  # a URL: only its password is secret
+                if password:
+                    values.add(password)
+            else:
+                values.add(value)
     return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 

@@ -67,7 +67,7 @@ def _option(
 
 @attrs.frozen(kw_only=True)
 class Settings:
-    """Everything a worker can be told. Build with `Settings.load(...)` to apply env and defaults."""
+    """Everything a worker can be told. `Settings.load(...)` applies env and defaults."""
 
     database_url: str | None = _option(
         None,
@@ -86,7 +86,9 @@ class Settings:
         parse=parse_duration,
     )
     queues: list[str] | None = _option(
-        None, "Only claim jobs of these queues (comma-separated).", env="JOBRUNNER_QUEUES",
+        None,
+        "Only claim jobs of these queues (comma-separated).",
+        env="JOBRUNNER_QUEUES",
         parse=_queues,
     )
     listen: bool = _option(
@@ -120,19 +122,27 @@ class Settings:
         parse=parse_bool,
     )
     max_payload_bytes: int = _option(
-        1 << 20, "Largest payload accepted at enqueue.", env="JOBRUNNER_MAX_PAYLOAD", parse=parse_size
+        1 << 20,
+        "Largest payload accepted at enqueue.",
+        env="JOBRUNNER_MAX_PAYLOAD",
+        parse=parse_size,
     )
     max_result_bytes: int = _option(
-        1 << 20, "Largest result a handler may return.", env="JOBRUNNER_MAX_RESULT", parse=parse_size
+        1 << 20,
+        "Largest result a handler may return.",
+        env="JOBRUNNER_MAX_RESULT",
+        parse=parse_size,
     )
     max_memory: int | None = _option(
         None,
-        "Stop claiming, drain and exit with code 75 when the worker's RSS passes this (e.g. 512MB).",
+        "Stop claiming, drain and exit with code 75 when RSS passes this (e.g. 512MB).",
         env="JOBRUNNER_MAX_MEMORY",
         parse=parse_size,
     )
     completion_batch: int = _option(
-        500, "Outcomes written in one statement at most.", env="JOBRUNNER_COMPLETION_BATCH",
+        500,
+        "Outcomes written in one statement at most.",
+        env="JOBRUNNER_COMPLETION_BATCH",
         parse=int,
     )
     completion_interval: float = _option(
@@ -145,9 +155,7 @@ class Settings:
     log_format: str = _option("text", "text or json.", env="JOBRUNNER_LOG_FORMAT")
 
     @classmethod
-    def load(
-        cls, env: Mapping[str, str] | None = None, **given: Any
-    ) -> Settings:
+    def load(cls, env: Mapping[str, str] | None = None, **given: Any) -> Settings:
         """Flags (`given`, None means unset) win over the environment, which wins over defaults."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
@@ -191,5 +199,7 @@ def reference_table() -> list[tuple[str, str, str, str]]:
     rows = []
     for field in attrs.fields(Settings):
         flag = "--" + field.name.replace("_", "-")
-        rows.append((flag, field.metadata["env"] or "", repr(field.default), field.metadata["help"]))
+        rows.append(
+            (flag, field.metadata["env"] or "", repr(field.default), field.metadata["help"])
+        )
     return rows

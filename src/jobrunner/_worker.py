@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup
@@ -98,7 +99,7 @@ class Worker:
     # -- main loop -----------------------------------------------------------------------
 
     async def run(self, *, burst: bool = False) -> int:
-        """Work until stopped (or, with `burst`, until nothing runnable is left). Returns the exit code."""
+        """Work until stopped (with `burst`: until nothing is runnable). Returns the exit code."""
         self._burst = burst
         log.info(
             "worker %s started: %d job types, concurrency %d, %s",
@@ -200,7 +201,7 @@ class Worker:
         with anyio.move_on_after(timeout):
             await self._wake.wait()
         if timeout == 0:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
 
     def _start(self, jobs: anyio.abc.TaskGroup, job: Job) -> None:
         handler = self.handlers[job.type]
@@ -406,16 +407,34 @@ def _log_outcome(attempt: Attempt, outcome: Outcome) -> None:
     exc = attempt.failure
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
     if outcome.status == "completed":
-        logger.info("job %s %s completed in %.3fs", job.id, job.type, took,
-                    extra={"event": "completed", "duration": took})
+        logger.info(
+            "job %s %s completed in %.3fs",
+            job.id,
+            job.type,
+            took,
+            extra={"event": "completed", "duration": took},
+        )
     elif outcome.status == "pending":
-        logger.warning("job %s %s attempt %s failed, retrying in %.1fs: %s", job.id, job.type,
-                       job.attempts, outcome.delay, outcome.error,
-                       exc_info=exc_info,
-                       extra={"event": "retrying", "duration": took, "delay": outcome.delay})
+        logger.warning(
+            "job %s %s attempt %s failed, retrying in %.1fs: %s",
+            job.id,
+            job.type,
+            job.attempts,
+            outcome.delay,
+            outcome.error,
+            exc_info=exc_info,
+            extra={"event": "retrying", "duration": took, "delay": outcome.delay},
+        )
     elif outcome.status == "failed":
-        logger.error("job %s %s failed after %s attempts: %s", job.id, job.type, job.attempts,
-                     outcome.error, exc_info=exc_info, extra={"event": "failed", "duration": took})
+        logger.error(
+            "job %s %s failed after %s attempts: %s",
+            job.id,
+            job.type,
+            job.attempts,
+            outcome.error,
+            exc_info=exc_info,
+            extra={"event": "failed", "duration": took},
+        )
     elif outcome.status == "cancelled":
         logger.info("job %s %s cancelled", job.id, job.type, extra={"event": "cancelled"})
     else:

@@ -59,12 +59,18 @@ async def _postgres(pg_url: str, schema: str) -> AsyncIterator[Engine]:
             return await cur.fetchall() if cur.description else []
 
     async def expire() -> None:
-        await sql("UPDATE {job} SET locked_until = now() - interval '1 second' "
-                  "WHERE status = 'running'", ())
+        await sql(
+            "UPDATE {job} SET locked_until = now() - interval '1 second' WHERE status = 'running'",
+            (),
+        )
 
     yield Engine(
-        name="postgres", backend=backend, url=pg_url, settings={"schema": schema},
-        expire=expire, sql=sql,
+        name="postgres",
+        backend=backend,
+        url=pg_url,
+        settings={"schema": schema},
+        expire=expire,
+        sql=sql,
     )
     await backend.aclose()
 
@@ -86,11 +92,17 @@ async def _sqlite(path: Path) -> AsyncIterator[Engine]:
             conn.close()
 
     async def expire() -> None:
-        await sql("UPDATE {job} SET locked_until = locked_until - 3600 WHERE status = 'running'", ())
+        await sql(
+            "UPDATE {job} SET locked_until = locked_until - 3600 WHERE status = 'running'", ()
+        )
 
     yield Engine(
-        name="sqlite", backend=backend, url=f"sqlite:///{path}", settings={},
-        expire=expire, sql=sql,
+        name="sqlite",
+        backend=backend,
+        url=f"sqlite:///{path}",
+        settings={},
+        expire=expire,
+        sql=sql,
     )
     await backend.aclose()
 

@@ -249,5 +249,3 @@ async def test_burst_mode_exits_when_idle(engine):
         assert code == 0
         for job_id in ids:
             assert (await runner.get_job(job_id)).status == "completed"
-
-

@@ -77,7 +77,9 @@ async def _follow(runner: Runner, job_id: int) -> Job:
         job = await runner.get_job(job_id)
         line = progress_line(job)
         if line != last:
-            print(("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True)
+            print(
+                ("\r" if tty else "") + line, end="" if tty else "\n", file=sys.stderr, flush=True
+            )
             last = line
         if job.status.is_final:
             if tty:

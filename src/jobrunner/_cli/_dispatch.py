@@ -8,7 +8,14 @@ import sys
 
 import anyio
 
-from .._errors import ConfigurationError, DatabaseError, JobNotFound, JobrunnerError, PayloadError
+from .._errors import (
+    ConfigurationError,
+    DatabaseError,
+    JobNotFound,
+    JobrunnerError,
+    PayloadError,
+    PluginNotFound,
+)
 from .._secrets import redact
 
 EXIT_USAGE = 2
@@ -27,15 +34,26 @@ def dispatch(args: argparse.Namespace) -> int:
         "plugins": _commands.plugins,
     }
     try:
-        return anyio.run(commands[args.command], args)
+        try:
+            return anyio.run(commands[args.command], args)
+        except BaseExceptionGroup as group:
+            raise _single(group) from None
     except KeyboardInterrupt:
         return 130
-    except (ConfigurationError, PayloadError, JobNotFound) as exc:
+    except (ConfigurationError, PayloadError, JobNotFound, PluginNotFound) as exc:
         _error(exc)
         return EXIT_USAGE
     except (DatabaseError, JobrunnerError) as exc:
         _error(exc)
         return 1
+
+
+def _single(group: BaseExceptionGroup) -> BaseException:
+    """The one error inside nested task-group wrappers, or the group itself."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc
 
 
 def _error(exc: BaseException) -> None:

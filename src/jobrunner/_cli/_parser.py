@@ -22,7 +22,10 @@ def _add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...] | None
         help_text = field.metadata["help"] + (f" [env {env}]" if env else "")
         if field.type in (bool, "bool"):
             parser.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction, default=None,
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
                 help=help_text,
             )
         else:
@@ -39,16 +42,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run a worker")
     run.add_argument(
-        "--plugin", "-p", action="append", default=None, metavar="NAME",
+        "--plugin",
+        "-p",
+        action="append",
+        default=None,
+        metavar="NAME",
         help="load this plugin (repeatable) [env JOBRUNNER_PLUGINS, comma-separated]",
     )
     run.add_argument("--burst", action="store_true", help="exit 0 once no runnable job is left")
-    run.add_argument("--queue", action="append", dest="queue", metavar="Q",
-                     help="only claim jobs of this queue (repeatable)")
-    run.add_argument("--metrics-port", type=int, default=None, metavar="PORT",
-                     help="serve Prometheus metrics, /healthz and /readyz on this port")
-    run.add_argument("--reload", action="store_true",
-                     help="restart the worker when Python sources change (development)")
+    run.add_argument(
+        "--queue",
+        action="append",
+        dest="queue",
+        metavar="Q",
+        help="only claim jobs of this queue (repeatable)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve Prometheus metrics, /healthz and /readyz on this port",
+    )
+    run.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the worker when Python sources change (development)",
+    )
     _add_settings(run)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the job table")
@@ -64,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     when = enqueue.add_mutually_exclusive_group()
     when.add_argument("--run-at", default=None, help="ISO 8601 time to run at")
     when.add_argument("--delay", default=None, help="run after this long (e.g. 30s, 5m)")
-    enqueue.add_argument("--wait", action="store_true",
-                         help="follow the job; print its result; exit 1 if it failed")
+    enqueue.add_argument(
+        "--wait", action="store_true", help="follow the job; print its result; exit 1 if it failed"
+    )
     _add_settings(enqueue, _CONNECTION)
 
     status = sub.add_parser("status", help="job counts by type and status")

@@ -49,7 +49,9 @@ def print_jobs(jobs: Sequence[Job]) -> None:
     for j in jobs:
         error = (j.error or "").splitlines()[0][:60] if j.error else ""
         attempts = f"{j.attempts}/{j.max_attempts or '-'}"
-        print(f"{j.id:>8}  {j.type:<24} {j.status:<10} {attempts:>5}  {j.user_id or '':<12} {error}")
+        print(
+            f"{j.id:>8}  {j.type:<24} {j.status:<10} {attempts:>5}  {j.user_id or '':<12} {error}"
+        )
 
 
 def print_job(job: Job, children: Sequence[Job] = ()) -> None:

@@ -114,7 +114,9 @@ class PostgresBackend:
             async with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout as exc:
-            raise DatabaseError(f"PostgreSQL is unreachable: {redact(str(exc), self.url)}") from None
+            raise DatabaseError(
+                f"PostgreSQL is unreachable: {redact(str(exc), self.url)}"
+            ) from None
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaError(
                 f"the job table is missing ({exc.diag.message_primary}); run `jobrunner migrate`"
@@ -183,8 +185,8 @@ class PostgresBackend:
         missing = set(COLUMNS) - {row["column_name"] for row in found}
         if missing:
             raise SchemaError(
-                f"{self.schema}.{self.table} lacks columns {sorted(missing)}: the table was altered "
-                "by hand; refusing to run rather than corrupt data"
+                f"{self.schema}.{self.table} lacks columns {sorted(missing)}: the table was "
+                "altered by hand; refusing to run rather than corrupt data"
             )
 
     # -- enqueue -------------------------------------------------------------------------

@@ -1,0 +1,21 @@
+"""Helpers shared by tests (import as `from jr_support import …`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+NOVELS = REPO.parent / "shared" / "data" / "novels"
+JOBRUNNER = str(Path(sys.executable).with_name("jobrunner"))
+
+
+def write_plugin_dist(root: Path, dist: str, plugin: str, module: str, source: str) -> Path:
+    """Fake an installed plugin distribution under `root` (put `root` on PYTHONPATH)."""
+    root.mkdir(parents=True, exist_ok=True)
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[jobrunner.plugins]\n{plugin} = {module}:plugin\n")
+    (root / f"{module}.py").write_text(source)
+    return root
