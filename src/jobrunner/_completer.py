@@ -23,7 +23,8 @@ class Completer:
     outage: Outage
     batch_size: int = 500
     interval: float = 0.01
-    on_rejected: object = None
+    rejected: int = attrs.field(default=0, init=False)
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False)
     _buffer: list[Outcome] = attrs.field(factory=list, init=False)
     _ready: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _flushed: anyio.Event = attrs.field(factory=anyio.Event, init=False)
@@ -50,28 +51,35 @@ class Completer:
 
     async def flush_once(self) -> bool:
         """Write one batch; False when the database failed (the batch stays buffered)."""
-        batch = self._buffer[: self.batch_size]
-        if not batch:
-            self._ready = anyio.Event()
-            return True
-        try:
-            accepted = await self.backend.job_finish_many(worker=self.worker_id, outcomes=batch)
-        except DatabaseError as exc:
-            self.outage.failed("writing job outcomes", exc)
-            return False
-        self.outage.recovered()
-        del self._buffer[: len(batch)]
-        if not self._buffer:
-            self._ready = anyio.Event()
-        for outcome in batch:
-            if outcome.id not in accepted:
-                log.warning(
-                    "outcome of job %s attempt %s rejected: this worker lost its lease and the job "
-                    "was taken over",
-                    outcome.id,
-                    outcome.attempt,
-                    extra={"job_id": outcome.id, "attempt": outcome.attempt, "event": "rejected"},
-                )
+        async with self._lock:  # one writer at a time: the run loop and a final drain may overlap
+            batch = self._buffer[: self.batch_size]
+            if not batch:
+                self._ready = anyio.Event()
+                return True
+            try:
+                # Shielded: a write cancelled mid-flight may still commit, and writing the
+                # batch again would then look like a lost lease.
+                with anyio.CancelScope(shield=True):
+                    accepted = await self.backend.job_finish_many(
+                        worker=self.worker_id, outcomes=batch
+                    )
+            except DatabaseError as exc:
+                self.outage.failed("writing job outcomes", exc)
+                return False
+            self.outage.recovered()
+            del self._buffer[: len(batch)]  # only appends happen meanwhile: the head is `batch`
+            if not self._buffer:
+                self._ready = anyio.Event()
+        rejected = [o for o in batch if o.id not in accepted]
+        if rejected:
+            self.rejected += len(rejected)
+            log.warning(
+                "%d outcomes rejected because this worker lost their leases and the jobs were "
+                "taken over (jobs %s)",
+                len(rejected),
+                ", ".join(str(o.id) for o in rejected[:10]) + ("…" if len(rejected) > 10 else ""),
+                extra={"event": "rejected"},
+            )
         return True
 
     async def drain(self, deadline: float) -> None:

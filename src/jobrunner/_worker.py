@@ -121,8 +121,8 @@ class Worker:
             async with anyio.create_task_group() as jobs:
                 await self._produce(jobs)
                 await self._drain()
-            await self.completer.drain(anyio.current_time() + 10)
             services.cancel_scope.cancel()
+        await self.completer.drain(anyio.current_time() + 10)
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 

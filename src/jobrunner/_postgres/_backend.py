@@ -85,7 +85,12 @@ class PostgresBackend:
     async def open(self) -> None:
         if self._pool is not None:
             return
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_timeout}
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": self.connect_timeout,
+            # Generic plans guess 10 rows for `= ANY($1)` and pick poor joins for batches.
+            "options": "-c plan_cache_mode=force_custom_plan",
+        }
         if not self.prepare:
             kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(

@@ -25,7 +25,7 @@ WITH slot AS (
     SELECT * FROM unnest(%(types)s::text[], %(free)s::int[], %(max_attempts)s::int[],
                          %(leases)s::float8[]) AS s(type, free, max_attempts, lease)
 ), picked AS (
-    SELECT j.id, j.priority, j.run_at, slot.max_attempts, slot.lease
+    SELECT j.id
     FROM slot CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM {job}
         WHERE status = 'pending' AND type = slot.type AND run_at <= now()
@@ -40,13 +40,14 @@ WITH slot AS (
 UPDATE {job} AS job
 SET status = 'running',
     attempts = job.attempts + 1,
-    max_attempts = coalesce(job.max_attempts, picked.max_attempts),
+    max_attempts = coalesce(job.max_attempts, slot.max_attempts),
     locked_by = %(worker)s,
-    locked_until = now() + make_interval(secs => picked.lease),
+    locked_until = now() + make_interval(secs => slot.lease),
     started_at = now(),
     finished_at = NULL
-FROM picked
-WHERE job.id = picked.id
+FROM slot
+-- `= ANY(ARRAY(…))` makes the update find its rows by primary key, never by a table scan.
+WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND slot.type = job.type
 RETURNING job.*
 
 -- job_finish_many --
@@ -66,7 +67,7 @@ SET status = CASE WHEN u.status = 'released' THEN 'pending' ELSE u.status END,
 FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[], %(results)s::text[],
             %(errors)s::text[], %(delays)s::float8[])
      AS u(id, attempt, status, result, error, delay)
-WHERE job.id = u.id
+WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
   AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
 RETURNING job.id
 
@@ -75,7 +76,7 @@ RETURNING job.id
 UPDATE {job} AS job
 SET locked_until = now() + make_interval(secs => u.lease)
 FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(leases)s::float8[]) AS u(id, attempt, lease)
-WHERE job.id = u.id
+WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
   AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
 RETURNING job.id, job.cancel_requested
 
@@ -99,8 +100,7 @@ SET status = CASE WHEN job.cancel_requested THEN 'cancelled'
     run_at = now(),
     locked_by = NULL,
     locked_until = NULL
-FROM expired
-WHERE job.id = expired.id
+WHERE job.id = ANY(ARRAY(SELECT id FROM expired))
 RETURNING job.id, job.type, job.status
 
 -- job_progress_many --
@@ -109,7 +109,7 @@ UPDATE {job} AS job
 SET progress = u.progress, progress_message = u.message
 FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(progress)s::real[], %(messages)s::text[])
      AS u(id, attempt, progress, message)
-WHERE job.id = u.id
+WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
   AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
 
 -- job_checkpoint_set --
