@@ -22,9 +22,11 @@ if TYPE_CHECKING:
         PluginError,
         PluginLoadError,
         PluginNotFound,
+        QueryError,
         Retry,
         SchemaError,
         UnsupportedDatabaseURL,
+        WaitForChildren,
     )
     from ._job import Job, JobStatus, NewJob
     from ._plugin import Handler, Plugin
@@ -57,6 +59,7 @@ _EXPORTS = {
     "PluginError": "._errors",
     "PluginLoadError": "._errors",
     "PluginNotFound": "._errors",
+    "QueryError": "._errors",
     "Retry": "._errors",
     "RetryPolicy": "._retry",
     "Runner": "._runner",
@@ -64,6 +67,7 @@ _EXPORTS = {
     "Settings": "._settings",
     "TypeStats": "._backend",
     "UnsupportedDatabaseURL": "._errors",
+    "WaitForChildren": "._errors",
 }
 
 
@@ -104,6 +108,7 @@ __all__ = (
     "PluginError",
     "PluginLoadError",
     "PluginNotFound",
+    "QueryError",
     "Retry",
     "RetryPolicy",
     "Runner",
@@ -111,5 +116,6 @@ __all__ = (
     "Settings",
     "TypeStats",
     "UnsupportedDatabaseURL",
+    "WaitForChildren",
     "__version__",
 )

@@ -59,13 +59,12 @@ class Completer:
             try:
                 # Shielded: a write cancelled mid-flight may still commit, and writing the
                 # batch again would then look like a lost lease.
-                with anyio.CancelScope(shield=True):
-                    accepted = await self.backend.job_finish_many(
-                        worker=self.worker_id, outcomes=batch
-                    )
+                accepted = await self._finish(batch)
             except DatabaseError as exc:
-                self.outage.failed("writing job outcomes", exc)
-                return False
+                if exc.transient:
+                    self.outage.failed("writing job outcomes", exc)
+                    return False
+                accepted = await self._write_one_by_one(batch, exc)
             self.outage.recovered()
             del self._buffer[: len(batch)]  # only appends happen meanwhile: the head is `batch`
             if not self._buffer:
@@ -81,6 +80,31 @@ class Completer:
                 extra={"event": "rejected"},
             )
         return True
+
+    async def _write_one_by_one(self, batch: list[Outcome], first: DatabaseError) -> set[int]:
+        """A batch the database refused: write each outcome alone so one bad outcome cannot
+        block the others; one still refused is recorded as a failure with the reason."""
+        log.error("the database refused a batch of outcomes (%s); writing them one by one", first)
+        accepted: set[int] = set()
+        for outcome in batch:
+            try:
+                accepted |= await self._finish([outcome])
+            except DatabaseError as exc:
+                if exc.transient:
+                    raise
+                error = f"OutcomeRefused: the database refused this job's outcome: {exc}"[:4000]
+                fallback = Outcome(
+                    id=outcome.id, attempt=outcome.attempt, status="failed", error=error
+                )
+                try:
+                    accepted |= await self._finish([fallback])
+                except DatabaseError as again:
+                    log.error("cannot record the outcome of job %s: %s", outcome.id, again)
+        return accepted
+
+    async def _finish(self, outcomes: list[Outcome]) -> set[int]:
+        with anyio.CancelScope(shield=True):
+            return await self.backend.job_finish_many(worker=self.worker_id, outcomes=outcomes)
 
     async def drain(self, deadline: float) -> None:
         """Write everything buffered, retrying until `deadline` (anyio.current_time())."""

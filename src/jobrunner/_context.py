@@ -11,6 +11,7 @@ import anyio.to_process
 import anyio.to_thread
 import attrs
 
+from ._backend import JobFilter
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
 
@@ -28,6 +29,7 @@ class JobContext:
     - `log` is a logger that adds the job's id, type and attempt to each line;
     - `progress(fraction, message)` reports progress (stored, throttled);
     - `await enqueue(...)` adds follow-up jobs, linked to this one as their parent;
+      `await children()` lists them; `raise WaitForChildren()` parks this job until they end;
     - `checkpoint` holds what earlier attempts saved; `await save_checkpoint(key, value)`
       adds to it;
     - `resource(name)` returns a shared client opened by the plugin;
@@ -126,6 +128,11 @@ class JobContext:
         )
         [job_id] = await self._worker.enqueue_many([new])
         return job_id
+
+    async def children(self) -> list[Job]:
+        """The jobs enqueued with this one as their parent, oldest first."""
+        found = await self._worker.backend.job_list(JobFilter(parent_id=self.id, limit=10_000))
+        return sorted(found, key=lambda j: j.id)
 
     async def run_in_thread(self, func: Callable[..., T], *args: Any) -> T:
         """Run blocking or CPU-bound `func` in a thread so leases keep being renewed."""

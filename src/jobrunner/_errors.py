@@ -7,12 +7,14 @@
     │   ├── PluginNotFound (LookupError)      asked for a plugin that is not installed
     │   └── PluginLoadError (ImportError)     an installed plugin failed to import
     ├── DatabaseError                          a backend failed (retried by the worker loop)
-    │   └── SchemaError                        not migrated, newer schema, altered table
+    │   ├── SchemaError                        not migrated, newer schema, altered table
+    │   └── QueryError                         a statement was refused (bad data): not retried
     ├── JobNotFound (LookupError)
     ├── PayloadError (ValueError)              payload is not JSON, too large, or invalid
     └── JobOutcome                             raised by handlers to steer the outcome
         ├── Retry                              retry after `delay` seconds (counts an attempt)
         ├── PermanentFailure                   fail now, never retry
+        ├── WaitForChildren                    park the job until its child jobs are final
         └── LeaseLost                          this worker no longer owns the job
 
 Whether a failure is retried is decided by its type, never by its message.
@@ -51,9 +53,20 @@ class PluginLoadError(PluginError, ImportError):
 class DatabaseError(JobrunnerError):
     """The database could not be reached or refused an operation."""
 
+    #: True when trying again later may work (connection lost, server restarting).
+    transient: bool = True
+
 
 class SchemaError(DatabaseError):
     """The database schema is missing, too new, or not the one jobrunner expects."""
+
+    transient = False
+
+
+class QueryError(DatabaseError):
+    """The database refused a statement (bad data, constraint); retrying will not help."""
+
+    transient = False
 
 
 class JobNotFound(JobrunnerError, LookupError):
@@ -78,6 +91,19 @@ class Retry(JobOutcome):
 
 class PermanentFailure(JobOutcome):
     """The job failed and retrying cannot help."""
+
+
+class WaitForChildren(JobOutcome):
+    """Park the job (without using an attempt) until all its child jobs are final.
+
+    The handler runs again, from the start, when the last child finishes; it reads what it
+    did before from `ctx.checkpoint` and the children from `await ctx.children()`.
+    `recheck` bounds the wait: the job also wakes after that many seconds.
+    """
+
+    def __init__(self, message: str | None = None, *, recheck: float = 60.0) -> None:
+        super().__init__(message or "waiting for child jobs")
+        self.recheck = recheck
 
 
 class LeaseLost(JobOutcome):

@@ -12,7 +12,14 @@ import attrs
 
 from ._backend import Outcome
 from ._context import JobContext
-from ._errors import JobrunnerError, LeaseLost, PayloadError, PermanentFailure, Retry
+from ._errors import (
+    JobrunnerError,
+    LeaseLost,
+    PayloadError,
+    PermanentFailure,
+    Retry,
+    WaitForChildren,
+)
 from ._job import Job, encode_json
 from ._plugin import Handler
 from ._secrets import redact
@@ -74,6 +81,8 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
         return Outcome(
             id=job.id, attempt=job.attempts, status="cancelled", error="cancelled on request"
         )
+    if isinstance(failure, WaitForChildren):
+        return Outcome(id=job.id, attempt=job.attempts, status="waiting", delay=failure.recheck)
     if attempt.stop_reason == "shutdown":
         return Outcome(id=job.id, attempt=job.attempts, status="released", error=None)
     if failure is None:

@@ -249,3 +249,36 @@ async def test_burst_mode_exits_when_idle(engine):
         assert code == 0
         for job_id in ids:
             assert (await runner.get_job(job_id)).status == "completed"
+
+
+async def test_a_parent_waits_for_its_children_and_gathers_their_results(engine):
+    from jobrunner import WaitForChildren
+
+    plugin = Plugin("family")
+    runs: list[str] = []
+
+    @plugin.handler("family.parent", max_attempts=1)
+    async def parent(ctx: JobContext):
+        runs.append("parent")
+        if "children" not in ctx.checkpoint:
+            ids = [await ctx.enqueue("family.child", {"n": n}) for n in range(3)]
+            await ctx.save_checkpoint("children", ids)
+            raise WaitForChildren(recheck=3600)
+        children = await ctx.children()
+        if any(not c.status.is_final for c in children):
+            raise WaitForChildren(recheck=3600)
+        return {"sum": sum(c.result for c in children), "ids": [c.id for c in children]}
+
+    @plugin.handler("family.child")
+    async def child(ctx: JobContext):
+        await anyio.sleep(0.05 * ctx.payload["n"])
+        return ctx.payload["n"] * 10
+
+    async with engine.runner(plugins=[plugin], concurrency=4) as runner:
+        job_id = await runner.enqueue("family.parent", user_id="u9")
+        job = await runner.wait_for(job_id, timeout=20)
+        children = await runner.list_jobs(parent_id=job_id)
+    assert (job.status, job.attempts, job.result["sum"]) == ("completed", 1, 30)
+    assert sorted(job.result["ids"]) == sorted(c.id for c in children)
+    assert {c.user_id for c in children} == {"u9"}
+    assert runs == ["parent", "parent"]

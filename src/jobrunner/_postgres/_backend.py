@@ -24,12 +24,13 @@ from .._backend import (
     TypeStats,
     Wakeup,
 )
-from .._errors import DatabaseError, JobNotFound, SchemaError
+from .._errors import DatabaseError, JobNotFound, QueryError, SchemaError
 from .._job import COLUMNS, Job, NewJob
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations
 
 _PACKAGE = "jobrunner._postgres"
+_FINAL = frozenset({"completed", "failed", "cancelled"})
 
 
 def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
@@ -128,6 +129,8 @@ class PostgresBackend:
             ) from None
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"PostgreSQL error: {redact(str(exc), self.url)}") from None
+        except psycopg.Error as exc:
+            raise QueryError(f"PostgreSQL refused: {redact(str(exc), self.url)}") from None
 
     async def _fetch(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         async with self._connection() as conn:
@@ -246,7 +249,7 @@ class PostgresBackend:
                 "types": [s.type for s in slots],
                 "free": [s.free for s in slots],
                 "max_attempts": [s.max_attempts for s in slots],
-                "leases": [s.lease for s in slots],
+                "leases": [float(s.lease) for s in slots],
                 "queues": list(queues) if queues else None,
                 "limit": limit,
                 "worker": worker,
@@ -268,7 +271,8 @@ class PostgresBackend:
                     "statuses": [o.status for o in outcomes],
                     "results": [o.result_json for o in outcomes],
                     "errors": [o.error for o in outcomes],
-                    "delays": [o.delay for o in outcomes],
+                    "delays": [float(o.delay) for o in outcomes],
+                    "final_ids": [o.id for o in outcomes if o.status in _FINAL],
                     "worker": worker,
                 },
             )
@@ -282,7 +286,7 @@ class PostgresBackend:
             {
                 "ids": [h.id for h in held],
                 "attempts": [h.attempt for h in held],
-                "leases": [h.lease for h in held],
+                "leases": [float(h.lease) for h in held],
                 "worker": worker,
             },
         )
@@ -298,7 +302,7 @@ class PostgresBackend:
                 {
                     "ids": [h.id for h in held],
                     "attempts": [h.attempt for h in held],
-                    "progress": [h.progress for h in held],
+                    "progress": [None if h.progress is None else float(h.progress) for h in held],
                     "messages": [h.message for h in held],
                     "worker": worker,
                 },

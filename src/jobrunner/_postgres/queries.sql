@@ -52,24 +52,49 @@ RETURNING job.*
 
 -- job_finish_many --
 -- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
--- `released` hands a job back untouched (shutdown): pending again, the attempt not counted.
-UPDATE {job} AS job
-SET status = CASE WHEN u.status = 'released' THEN 'pending' ELSE u.status END,
-    attempts = CASE WHEN u.status = 'released' THEN job.attempts - 1 ELSE job.attempts END,
-    result = u.result::jsonb,
-    error = CASE WHEN u.status = 'released' THEN job.error ELSE u.error END,
-    progress = CASE WHEN u.status = 'completed' THEN 1 ELSE job.progress END,
-    run_at = CASE WHEN u.status IN ('pending', 'released')
-                  THEN now() + make_interval(secs => u.delay) ELSE job.run_at END,
-    finished_at = CASE WHEN u.status IN ('pending', 'released') THEN NULL ELSE now() END,
-    locked_by = NULL,
-    locked_until = NULL
-FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[], %(results)s::text[],
-            %(errors)s::text[], %(delays)s::float8[])
-     AS u(id, attempt, status, result, error, delay)
-WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
-  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
-RETURNING job.id
+-- `released` hands a job back untouched (shutdown) and `waiting` parks it until its children
+-- end: both make it pending again without counting the attempt. A child that ends wakes its
+-- parent once no sibling is left pending or running.
+WITH done AS (
+    UPDATE {job} AS job
+    SET status = CASE WHEN u.status IN ('released', 'waiting') THEN 'pending' ELSE u.status END,
+        attempts = CASE WHEN u.status IN ('released', 'waiting') THEN job.attempts - 1
+                        ELSE job.attempts END,
+        result = u.result::jsonb,
+        error = CASE WHEN u.status IN ('released', 'waiting') THEN job.error ELSE u.error END,
+        progress = CASE WHEN u.status = 'completed' THEN 1 ELSE job.progress END,
+        run_at = CASE WHEN u.status = 'waiting' AND NOT EXISTS (
+                          -- children may have ended already, even in this very batch
+                          SELECT 1 FROM {job} AS child
+                          WHERE child.parent_id = job.id AND child.status IN ('pending', 'running')
+                            AND child.id <> ALL(%(final_ids)s::bigint[]))
+                      THEN now()
+                      WHEN u.status IN ('pending', 'released', 'waiting')
+                      THEN now() + make_interval(secs => u.delay) ELSE job.run_at END,
+        finished_at = CASE WHEN u.status IN ('pending', 'released', 'waiting') THEN NULL
+                           ELSE now() END,
+        locked_by = NULL,
+        locked_until = NULL
+    FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[],
+                %(results)s::text[], %(errors)s::text[], %(delays)s::float8[])
+         AS u(id, attempt, status, result, error, delay)
+    WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
+      AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
+    RETURNING job.id, job.parent_id, job.status
+), woken AS (
+    UPDATE {job} AS parent
+    SET run_at = now()
+    WHERE parent.id = ANY(ARRAY(
+            SELECT DISTINCT parent_id FROM done
+            WHERE parent_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled')))
+      AND parent.status = 'pending' AND parent.run_at > now()
+      AND NOT EXISTS (
+            SELECT 1 FROM {job} AS sibling
+            WHERE sibling.parent_id = parent.id AND sibling.status IN ('pending', 'running')
+              AND sibling.id <> ALL(ARRAY(SELECT id FROM done)))
+    RETURNING parent.id
+)
+SELECT id FROM done
 
 -- job_extend_leases --
 -- Extend the leases of jobs this worker still holds; says which of them were asked to cancel.
