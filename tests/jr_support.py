@@ -19,3 +19,23 @@ def write_plugin_dist(root: Path, dist: str, plugin: str, module: str, source: s
     (info / "entry_points.txt").write_text(f"[jobrunner.plugins]\n{plugin} = {module}:plugin\n")
     (root / f"{module}.py").write_text(source)
     return root
+
+
+def burn_cpu(payload: dict) -> int:
+    """A CPU-bound handler body for `run_in="process"` tests: spins for `seconds`."""
+    import time
+
+    end = time.monotonic() + payload["seconds"]
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+    return payload.get("answer", n)
+
+
+def block_thread(ctx) -> str:
+    """A blocking handler body for `run_in="thread"` tests."""
+    import time
+
+    time.sleep(ctx.payload["seconds"])
+    ctx.progress(1.0, "slept in a thread")
+    return "woke"

@@ -8,6 +8,8 @@ from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_process
+import anyio.to_thread
 import attrs
 
 from ._backend import Outcome
@@ -68,7 +70,7 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
         try:
             timeout = handler.timeout
             with anyio.fail_after(timeout) if timeout else nullcontext():
-                result = await handler.func(attempt.ctx)
+                result = await _call(handler, attempt.ctx)
         except TimeoutError:
             failure = TimeoutError(
                 f"{job.type} did not finish within its {handler.timeout:g}s timeout"
@@ -93,6 +95,14 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
         else:
             return Outcome(id=job.id, attempt=job.attempts, status="completed", result_json=text)
     return failed(worker, attempt, failure)
+
+
+async def _call(handler: Handler, ctx: JobContext) -> Any:
+    if handler.run_in == "thread":
+        return await anyio.to_thread.run_sync(handler.func, ctx, abandon_on_cancel=True)
+    if handler.run_in == "process":
+        return await anyio.to_process.run_sync(handler.func, ctx.payload, cancellable=True)
+    return await handler.func(ctx)
 
 
 def failed(worker: Worker, attempt: Attempt, exc: BaseException) -> Outcome:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
 from ._errors import ConfigurationError
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
-if TYPE_CHECKING:
-    from ._context import JobContext
-
-HandlerFunc = Callable[["JobContext"], Awaitable[Any]]
+HandlerFunc = Callable[..., Any]
+RUN_IN = ("loop", "thread", "process")
 ResourceFactory = Callable[[Mapping[str, str]], AbstractAsyncContextManager[Any]]
 ReadinessCheck = Callable[[Mapping[str, str]], str | None]
 
@@ -31,6 +29,7 @@ class Handler:
     lease: float = 30.0
     retry: RetryPolicy = DEFAULT_RETRY
     requires: tuple[str, ...] = ()
+    run_in: str = attrs.field(default="loop", validator=attrs.validators.in_(RUN_IN))
     description: str = ""
 
     @concurrency.validator
@@ -75,8 +74,15 @@ class Plugin:
         lease: float = 30.0,
         retry: RetryPolicy = DEFAULT_RETRY,
         requires: tuple[str, ...] | list[str] = (),
+        run_in: str = "loop",
     ) -> Callable[[HandlerFunc], HandlerFunc]:
-        """Register the decorated coroutine function as the handler of `type`."""
+        """Register the decorated function as the handler of `type`.
+
+        `run_in` says where it runs: "loop" (default) awaits an `async def f(ctx)` on the event
+        loop; "thread" calls a plain `def f(ctx)` in a worker thread (blocking I/O); "process"
+        calls a plain, importable `def f(payload)` in a worker process (CPU-bound work: the
+        event loop, and so lease renewal, never stalls, and a timeout kills the process).
+        """
 
         def register(func: HandlerFunc) -> HandlerFunc:
             self.add(
@@ -89,6 +95,7 @@ class Plugin:
                     lease=lease,
                     retry=retry,
                     requires=tuple(requires),
+                    run_in=run_in,
                     description=(func.__doc__ or "").strip().split("\n")[0],
                 )
             )

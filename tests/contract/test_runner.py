@@ -282,3 +282,27 @@ async def test_a_parent_waits_for_its_children_and_gathers_their_results(engine)
     assert sorted(job.result["ids"]) == sorted(c.id for c in children)
     assert {c.user_id for c in children} == {"u9"}
     assert runs == ["parent", "parent"]
+
+
+async def test_cpu_bound_and_blocking_handlers_run_off_the_event_loop(engine):
+    from jr_support import block_thread, burn_cpu
+
+    plugin = Plugin("offloop")
+    plugin.handler("offloop.cpu", run_in="process", timeout=1.0, max_attempts=1)(burn_cpu)
+    plugin.handler("offloop.block", run_in="thread", lease=0.6)(block_thread)
+    async with engine.runner(plugins=[plugin]) as runner:
+        quick = await runner.enqueue("offloop.cpu", {"seconds": 0.05, "answer": 42})
+        stuck = await runner.enqueue("offloop.cpu", {"seconds": 60})
+        # The thread blocks for longer than its lease: renewal must go on meanwhile.
+        blocking = await runner.enqueue("offloop.block", {"seconds": 1.5})
+        quick_job = await runner.wait_for(quick, timeout=30)
+        stuck_job = await runner.wait_for(stuck, timeout=30)
+        blocking_job = await runner.wait_for(blocking, timeout=30)
+    assert (quick_job.status, quick_job.result) == ("completed", 42)
+    assert stuck_job.status == "failed"
+    assert "did not finish within its 1s timeout" in stuck_job.error
+    assert (blocking_job.status, blocking_job.attempts, blocking_job.result) == (
+        "completed",
+        1,
+        "woke",
+    )
