@@ -7,6 +7,7 @@ its lease can never overwrite the outcome of the worker that took over.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -76,6 +77,22 @@ class TypeStats:
     status: str
     count: int
     oldest_pending_seconds: float | None
+
+
+@attrs.frozen(kw_only=True)
+class WorkerInfo:
+    """A worker's heartbeat row."""
+
+    id: str
+    host: str
+    pid: int
+    version: str
+    job_types: tuple[str, ...] = ()
+    concurrency: int = 0
+    running: int = 0
+    processed: int = 0
+    started_at: dt.datetime | None = None
+    seen_seconds_ago: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -154,3 +171,14 @@ class Backend(Protocol):
 
     async def notify(self, wakeup: Wakeup) -> None:
         """Send a wake-up to every listening worker."""
+
+    async def worker_heartbeat(self, info: WorkerInfo) -> None:
+        """Register or refresh a worker's heartbeat."""
+
+    async def worker_remove(self, worker_id: str, *, stale_seconds: float = 86400) -> None:
+        """Forget a stopped worker, and any heartbeat older than `stale_seconds`."""
+
+    async def worker_list(self) -> list[WorkerInfo]: ...
+
+    async def job_overdue(self) -> tuple[int, float | None]:
+        """(running jobs whose lease expired, seconds the longest-running job has run)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 import attrs
 
@@ -16,12 +17,15 @@ class Outage:
 
     max_delay: float = 30.0
     first_delay: float = 0.5
+    on_failure: Callable[[str], None] | None = None
     since: float | None = attrs.field(default=None, init=False)
     failures: int = attrs.field(default=0, init=False)
     last_ok: float = attrs.field(factory=time.monotonic, init=False)
 
     def failed(self, doing: str, exc: BaseException) -> None:
         self.failures += 1
+        if self.on_failure is not None:
+            self.on_failure(doing)
         if self.since is None:
             self.since = time.monotonic()
             log.warning(

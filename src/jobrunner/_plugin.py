@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -15,6 +15,7 @@ HandlerFunc = Callable[..., Any]
 RUN_IN = ("loop", "thread", "process")
 ResourceFactory = Callable[[Mapping[str, str]], AbstractAsyncContextManager[Any]]
 ReadinessCheck = Callable[[Mapping[str, str]], str | None]
+Probe = Callable[[Any], Awaitable[str | None]]
 
 
 @attrs.frozen(kw_only=True)
@@ -45,6 +46,7 @@ class Resource:
     name: str
     factory: ResourceFactory = attrs.field(repr=False)
     check: ReadinessCheck | None = attrs.field(default=None, repr=False)
+    probe: Probe | None = attrs.field(default=None, repr=False)
 
 
 @attrs.define
@@ -111,17 +113,19 @@ class Plugin:
         self.handlers[handler.type] = handler
 
     def resource(
-        self, name: str, *, check: ReadinessCheck | None = None
+        self, name: str, *, check: ReadinessCheck | None = None, probe: Probe | None = None
     ) -> Callable[[Callable[[Mapping[str, str]], AsyncIterator[Any]]], ResourceFactory]:
         """Register an async generator `(env) -> value` as a resource named `name`.
 
         `check(env)` returns None when the resource can be built, or the reason it cannot
         (e.g. "OPENAI_API_KEY is not set"); handlers that require it are then not ready.
+        `probe(value)` makes one cheap authenticated call for `jobrunner doctor` and returns
+        None when it worked, or what went wrong.
         """
 
         def register(func: Callable[[Mapping[str, str]], AsyncIterator[Any]]) -> ResourceFactory:
             factory = asynccontextmanager(func)
-            self.resources[name] = Resource(name=name, factory=factory, check=check)
+            self.resources[name] = Resource(name=name, factory=factory, check=check, probe=probe)
             return factory
 
         return register

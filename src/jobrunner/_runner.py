@@ -19,7 +19,7 @@ from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
 from ._plugin import Handler, Plugin
 from ._settings import Settings
-from ._worker import Worker
+from ._worker import Observer, Worker
 
 log = logging.getLogger("jobrunner")
 
@@ -45,6 +45,7 @@ class Runner:
         backend: Backend | None = None,
         worker: bool = True,
         env: Mapping[str, str] | None = None,
+        observer: Observer | None = None,
         **settings: Any,
     ) -> None:
         self._env = dict(os.environ if env is None else env)
@@ -53,6 +54,7 @@ class Runner:
         self._plugin_specs = list(plugins)
         self._extra_handlers = list(handlers)
         self._run_worker = worker
+        self._observer = observer or Observer()
         self.plugins: list[Plugin] = []
         self.handlers: dict[str, Handler] = {}
         self.not_ready: dict[str, str] = {}
@@ -131,6 +133,7 @@ class Runner:
             settings=self.settings,
             resources=resources,
             memory_probe=_rss_bytes,
+            observer=self._observer,
         )
 
     async def _background(self) -> None:

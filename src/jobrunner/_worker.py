@@ -10,6 +10,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -19,7 +20,8 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup
+from . import __version__
+from ._backend import Backend, ClaimSlot, Held, Outcome, Rescued, Wakeup, WorkerInfo
 from ._completer import Completer
 from ._context import JobContext
 from ._errors import DatabaseError
@@ -32,6 +34,19 @@ from ._settings import Settings
 log = logging.getLogger("jobrunner.worker")
 
 EXIT_MEMORY = 75  # EX_TEMPFAIL: the supervisor should restart us
+HEARTBEAT_INTERVAL = 10.0
+
+
+class Observer:
+    """Told about what the worker does; metrics subclass it. Every method is optional."""
+
+    def job_started(self, job: Job) -> None: ...
+
+    def job_ended(self, job: Job, status: str, duration: float) -> None: ...
+
+    def jobs_rescued(self, rescued: Sequence[Rescued]) -> None: ...
+
+    def loop_error(self, doing: str) -> None: ...
 
 
 def new_worker_id() -> str:
@@ -49,6 +64,8 @@ class Worker:
     id: str = attrs.field(factory=new_worker_id)
     rand: Callable[[], float] = random.random
     memory_probe: Callable[[], int] | None = None
+    observer: Observer = attrs.field(factory=Observer)
+    started_at: float = attrs.field(factory=time.time, init=False)
     running: dict[int, Attempt] = attrs.field(factory=dict, init=False)
     outage: Outage = attrs.field(init=False)
     completer: Completer = attrs.field(init=False)
@@ -60,7 +77,9 @@ class Worker:
     _burst: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.outage = Outage(max_delay=self.settings.error_retry_delay)
+        self.outage = Outage(
+            max_delay=self.settings.error_retry_delay, on_failure=self.observer.loop_error
+        )
         self.completer = Completer(
             backend=self.backend,
             worker_id=self.id,
@@ -116,6 +135,7 @@ class Worker:
             services.start_soon(self._rescue_loop)
             if self.settings.listen:
                 services.start_soon(self._listen_loop)
+            services.start_soon(self._heartbeat_loop)
             if self.settings.retention:
                 services.start_soon(self._prune_loop)
             async with anyio.create_task_group() as jobs:
@@ -123,6 +143,7 @@ class Worker:
                 await self._drain()
             services.cancel_scope.cancel()
         await self.completer.drain(anyio.current_time() + 10)
+        await self._unregister()
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 
@@ -211,6 +232,7 @@ class Worker:
         if stale is not None:  # we lost this job's lease earlier and now claimed it again
             stale.stop("lost")
         self.running[job.id] = attempt
+        self.observer.job_started(job)
         jobs.start_soon(self._run_one, attempt, name=f"job {job.id}")
 
     async def _run_one(self, attempt: Attempt) -> None:
@@ -226,6 +248,7 @@ class Worker:
         if outcome is not None:
             self.completer.add(outcome)
             self.stats[outcome.status] += 1
+            self.observer.job_ended(job, outcome.status, anyio.current_time() - attempt.started)
             _log_outcome(attempt, outcome)
         else:
             self.stats["lost"] += 1
@@ -340,6 +363,8 @@ class Worker:
             except DatabaseError as exc:
                 self.outage.failed("rescuing expired jobs", exc)
                 rescued = []
+            if rescued:
+                self.observer.jobs_rescued(rescued)
             for job in rescued:
                 self.stats["rescued"] += 1
                 log.warning(
@@ -352,6 +377,37 @@ class Worker:
             if rescued:
                 self.wake()
             await anyio.sleep(period)
+
+    def info(self) -> WorkerInfo:
+        """This worker as its heartbeat row describes it."""
+        host, pid, _ = self.id.rsplit(":", 2)
+        return WorkerInfo(
+            id=self.id,
+            host=host,
+            pid=int(pid),
+            version=__version__,
+            job_types=tuple(self.handlers),
+            concurrency=self.settings.concurrency,
+            running=len(self.running),
+            processed=sum(self.stats[s] for s in ("completed", "failed", "pending", "cancelled")),
+        )
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self.backend.worker_heartbeat(self.info())
+            except DatabaseError as exc:
+                self.outage.failed("sending the heartbeat", exc)
+            else:
+                self.outage.recovered()
+            await anyio.sleep(HEARTBEAT_INTERVAL)
+
+    async def _unregister(self) -> None:
+        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+            try:
+                await self.backend.worker_remove(self.id)
+            except DatabaseError as exc:
+                log.debug("could not remove the heartbeat row: %s", exc)
 
     async def _prune_loop(self) -> None:
         assert self.settings.retention

@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from . import _commands, _run
+    from . import _commands, _doctor, _ops, _run
 
     commands = {
         "run": _run.run,
@@ -32,6 +32,9 @@ def dispatch(args: argparse.Namespace) -> int:
         "jobs": _commands.jobs,
         "prune": _commands.prune,
         "plugins": _commands.plugins,
+        "workers": _ops.workers,
+        "healthcheck": _ops.healthcheck,
+        "doctor": _doctor.doctor,
     }
     try:
         try:

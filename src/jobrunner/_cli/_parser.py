@@ -117,6 +117,35 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than", required=True, help="e.g. 7d")
     _add_settings(prune, _CONNECTION)
 
+    workers = sub.add_parser("workers", help="live workers, from their heartbeats")
+    workers.add_argument("--all", action="store_true", help="include stale heartbeats")
+    workers.add_argument("--json", action="store_true")
+    _add_settings(workers, _CONNECTION)
+
+    health = sub.add_parser(
+        "healthcheck", help="exit 0 if this host's worker is alive (for Docker/Kubernetes probes)"
+    )
+    health.add_argument(
+        "--max-age",
+        type=float,
+        default=30.0,
+        help="a heartbeat older than this many seconds is unhealthy",
+    )
+    health.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run a diag.noop job through the queue (needs the diag plugin)",
+    )
+    health.add_argument("--timeout", type=float, default=20.0, help="seconds for --probe")
+    health.add_argument(
+        "--url", default=None, help="check this /healthz URL instead (with run --metrics-port)"
+    )
+    _add_settings(health, _CONNECTION)
+
+    doctor = sub.add_parser("doctor", help="check database, workers, plugins, queue and host")
+    doctor.add_argument("--json", action="store_true")
+    _add_settings(doctor, _CONNECTION)
+
     plugins = sub.add_parser("plugins", help="installed plugins and their job types")
     plugins.add_argument("--json", action="store_true")
     return parser

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+from typing import Any
 
 import anyio
 
@@ -41,7 +42,12 @@ async def run(args: argparse.Namespace) -> int:
     settings = Settings.load(**kwargs)
     setup_logging(settings.log_level, settings.log_format)
     names = plugin_names(args)
-    runner = Runner(worker=False, plugins=names, **kwargs)
+    observer = None
+    if args.metrics_port is not None:
+        from .._metrics import PrometheusObserver
+
+        observer = PrometheusObserver()
+    runner = Runner(worker=False, plugins=names, observer=observer, **kwargs)
     log.info(
         "jobrunner starting: %s; plugins %s; settings %s",
         runner.backend.description,
@@ -50,29 +56,36 @@ async def run(args: argparse.Namespace) -> int:
         extra={"event": "starting"},
     )
     code = 0
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_watch_signals, runner, tg.cancel_scope)
-        code = await _start_and_run(runner, args)
-        tg.cancel_scope.cancel()
+    server = None
+    if observer is not None:
+        from .._metrics import MetricsServer
+
+        server = MetricsServer(runner=runner, observer=observer, port=args.metrics_port)
+        server.start()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(_watch_signals, runner, tg.cancel_scope)
+            code = await _start_and_run(runner, args, observer)
+            tg.cancel_scope.cancel()
+    finally:
+        if server is not None:
+            server.close()
     return code
 
 
-async def _start_and_run(runner: Runner, args: argparse.Namespace) -> int:
+async def _start_and_run(runner: Runner, args: argparse.Namespace, observer: Any) -> int:
     outage = Outage(max_delay=runner.settings.error_retry_delay)
     while True:
         try:
-            async with runner:
+            async with runner, anyio.create_task_group() as tg:
                 outage.recovered()
-                metrics = None
-                if args.metrics_port:
-                    from .._metrics import serve_metrics
+                if observer is not None:
+                    from .._metrics import refresh_queue_gauges
 
-                    metrics = await serve_metrics(runner, args.metrics_port)
-                try:
-                    return await runner.run(burst=args.burst)
-                finally:
-                    if metrics is not None:
-                        metrics.close()
+                    tg.start_soon(refresh_queue_gauges, runner, observer)
+                code = await runner.run(burst=args.burst)
+                tg.cancel_scope.cancel()
+                return code
         except SchemaError:
             raise
         except DatabaseError as exc:

@@ -23,6 +23,7 @@ from .._backend import (
     Rescued,
     TypeStats,
     Wakeup,
+    WorkerInfo,
 )
 from .._errors import DatabaseError, JobNotFound, QueryError, SchemaError
 from .._job import COLUMNS, Job, NewJob
@@ -58,6 +59,7 @@ class PostgresBackend:
         self._names = {
             "job": sql.Identifier(self.schema, t),
             "migrations": sql.Identifier(self.schema, f"{t}_migrations"),
+            "workers": sql.Identifier(self.schema, f"{t}_workers"),
             "claim_index": sql.Identifier(f"{t}_claim_idx"),
             "lease_index": sql.Identifier(f"{t}_lease_idx"),
             "user_index": sql.Identifier(f"{t}_user_status_idx"),
@@ -390,6 +392,49 @@ class PostgresBackend:
                     wake(_parse_wakeup(note.payload))
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), self.url)}") from None
+
+    async def job_overdue(self) -> tuple[int, float | None]:
+        """(running jobs with an expired lease, seconds the longest-running job has run)."""
+        [row] = await self._fetch("job_overdue")
+        return row["expired_leases"], _float(row["longest_running_seconds"])
+
+    # -- workers -----------------------------------------------------------------------
+
+    async def worker_heartbeat(self, info: WorkerInfo) -> None:
+        await self._fetch(
+            "worker_heartbeat",
+            {
+                "id": info.id,
+                "host": info.host,
+                "pid": info.pid,
+                "version": info.version,
+                "job_types": list(info.job_types),
+                "concurrency": info.concurrency,
+                "running": info.running,
+                "processed": info.processed,
+            },
+        )
+
+    async def worker_remove(self, worker_id: str, *, stale_seconds: float = 86400) -> None:
+        await self._fetch("worker_remove", {"id": worker_id, "stale_seconds": stale_seconds})
+
+    async def worker_list(self) -> list[WorkerInfo]:
+        rows = await self._fetch("worker_list")
+        return [
+            WorkerInfo(
+                id=r["id"],
+                host=r["host"],
+                pid=r["pid"],
+                version=r["version"],
+                job_types=tuple(r["job_types"]),
+                concurrency=r["concurrency"],
+                running=r["running"],
+                processed=r["processed"],
+                started_at=r["started_at"],
+                seen_seconds_ago=float(r["seen_seconds_ago"]),
+            )
+            for r in rows
+        ]
 
     @staticmethod
     def _one(rows: list[dict[str, Any]], job_id: int) -> Job:

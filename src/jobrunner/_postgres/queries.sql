@@ -214,3 +214,30 @@ SELECT version, jobrunner_version FROM {migrations} ORDER BY version DESC LIMIT 
 -- The columns the job table has now.
 SELECT column_name FROM information_schema.columns
 WHERE table_schema = %(schema)s AND table_name = %(table)s
+
+-- worker_heartbeat --
+-- Register or refresh a worker's heartbeat row.
+INSERT INTO {workers} (id, host, pid, version, job_types, concurrency, running, processed)
+VALUES (%(id)s, %(host)s, %(pid)s, %(version)s, %(job_types)s::text[], %(concurrency)s,
+        %(running)s, %(processed)s)
+ON CONFLICT (id) DO UPDATE
+SET running = EXCLUDED.running, processed = EXCLUDED.processed, last_seen = now()
+
+-- worker_remove --
+-- Forget a worker that stopped cleanly, and heartbeats older than `stale_seconds`.
+DELETE FROM {workers}
+WHERE id = %(id)s OR last_seen < now() - make_interval(secs => %(stale_seconds)s)
+
+-- worker_list --
+-- Known workers with the seconds since each was last seen.
+SELECT id, host, pid, version, job_types, concurrency, running, processed, started_at,
+       extract(epoch FROM now() - last_seen) AS seen_seconds_ago
+FROM {workers}
+ORDER BY host, pid
+
+-- job_overdue --
+-- Running jobs whose lease has expired (not yet rescued), and the longest-running job's age.
+SELECT count(*) FILTER (WHERE locked_until < now()) AS expired_leases,
+       extract(epoch FROM now() - min(started_at)) AS longest_running_seconds
+FROM {job}
+WHERE status = 'running'
