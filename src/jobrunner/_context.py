@@ -37,8 +37,8 @@ class JobContext:
     """
 
     job: Job
-    log: logging.LoggerAdapter[logging.Logger]
     _worker: Worker = attrs.field(repr=False, alias="worker")
+    _log: logging.LoggerAdapter[logging.Logger] | None = attrs.field(default=None, init=False)
     progress_value: float | None = attrs.field(default=None, init=False)
     progress_message: str | None = attrs.field(default=None, init=False)
     progress_dirty: bool = attrs.field(default=False, init=False)
@@ -47,6 +47,22 @@ class JobContext:
 
     def __attrs_post_init__(self) -> None:
         self._checkpoint = dict(self.job.checkpoint or {})
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose lines carry the job's id, type, attempt and user."""
+        if self._log is None:  # built on first use: most jobs never log
+            job = self.job
+            self._log = logging.LoggerAdapter(
+                logging.getLogger("jobrunner.job"),
+                {
+                    "job_id": job.id,
+                    "job_type": job.type,
+                    "attempt": job.attempts,
+                    "user_id": job.user_id,
+                },
+            )
+        return self._log
 
     @property
     def id(self) -> int:

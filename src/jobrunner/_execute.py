@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ class Attempt:
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     stop_reason: str | None = None  # "cancel", "lost", "shutdown"
     failure: BaseException | None = None
-    started: float = attrs.field(factory=anyio.current_time)
+    started: float = attrs.field(factory=time.monotonic)
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:
@@ -88,6 +89,8 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
     if attempt.stop_reason == "shutdown":
         return Outcome(id=job.id, attempt=job.attempts, status="released", error=None)
     if failure is None:
+        if result is None:  # the common case of a handler with nothing to say
+            return Outcome(id=job.id, attempt=job.attempts, status="completed")
         try:
             text = encode_json(result, what="result", max_bytes=worker.max_result_bytes)
         except PayloadError as exc:

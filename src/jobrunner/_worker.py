@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import __version__
 from ._backend import Backend, ClaimSlot, Held, Outcome, Rescued, Wakeup, WorkerInfo
@@ -138,16 +139,28 @@ class Worker:
             services.start_soon(self._heartbeat_loop)
             if self.settings.retention:
                 services.start_soon(self._prune_loop)
-            async with anyio.create_task_group() as jobs:
-                await self._produce(jobs)
-                await self._drain()
+            # A fixed pool of executor tasks, one per slot, fed through an in-memory stream:
+            # far cheaper per job than spawning a task for each.
+            send, receive = anyio.create_memory_object_stream[Attempt](self.settings.concurrency)
+            async with anyio.create_task_group() as pool:
+                for _ in range(self.settings.concurrency):
+                    pool.start_soon(self._executor, receive.clone())
+                receive.close()
+                with send:
+                    await self._produce(send)
+                    await self._drain()
             services.cancel_scope.cancel()
         await self.completer.drain(anyio.current_time() + 10)
         await self._unregister()
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 
-    async def _produce(self, jobs: anyio.abc.TaskGroup) -> None:
+    async def _executor(self, attempts: MemoryObjectReceiveStream[Attempt]) -> None:
+        with attempts:
+            async for attempt in attempts:
+                await self._run_one(attempt)
+
+    async def _produce(self, jobs: MemoryObjectSendStream[Attempt]) -> None:
         while not self._stopping:
             self._wake = anyio.Event()  # reset before claiming: a wake-up during it is kept
             asked, got = await self._claim_into(jobs)
@@ -165,7 +178,7 @@ class Worker:
                 await self._wait(await self._idle_timeout())
             self._check_memory()
 
-    async def _claim_into(self, jobs: anyio.abc.TaskGroup) -> tuple[int, int]:
+    async def _claim_into(self, jobs: MemoryObjectSendStream[Attempt]) -> tuple[int, int]:
         """Claim up to the free slots; return (asked, got), asked -1 after a database error."""
         slots = self._free_slots()
         limit = min(sum(s.free for s in slots), self.settings.concurrency - len(self.running))
@@ -224,16 +237,15 @@ class Worker:
         if timeout == 0:
             await anyio.lowlevel.checkpoint()
 
-    def _start(self, jobs: anyio.abc.TaskGroup, job: Job) -> None:
+    def _start(self, jobs: MemoryObjectSendStream[Attempt], job: Job) -> None:
         handler = self.handlers[job.type]
-        ctx = JobContext(job=job, log=_job_logger(job), worker=self)
-        attempt = Attempt(job=job, handler=handler, ctx=ctx)
+        attempt = Attempt(job=job, handler=handler, ctx=JobContext(job=job, worker=self))
         stale = self.running.get(job.id)
         if stale is not None:  # we lost this job's lease earlier and now claimed it again
             stale.stop("lost")
         self.running[job.id] = attempt
         self.observer.job_started(job)
-        jobs.start_soon(self._run_one, attempt, name=f"job {job.id}")
+        jobs.send_nowait(attempt)  # never blocks: claims never exceed the free executors
 
     async def _run_one(self, attempt: Attempt) -> None:
         job = attempt.job
@@ -248,7 +260,7 @@ class Worker:
         if outcome is not None:
             self.completer.add(outcome)
             self.stats[outcome.status] += 1
-            self.observer.job_ended(job, outcome.status, anyio.current_time() - attempt.started)
+            self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
             _log_outcome(attempt, outcome)
         else:
             self.stats["lost"] += 1
@@ -324,8 +336,10 @@ class Worker:
             except DatabaseError as exc:
                 self.outage.failed("extending leases", exc)
                 continue
+            asked = {(h.id, h.attempt) for h in held}  # jobs claimed meanwhile were not asked
             for attempt in list(self.running.values()):
-                if attempt.job.id not in report.owned:
+                held_now = (attempt.job.id, attempt.job.attempts) in asked
+                if held_now and attempt.job.id not in report.owned:
                     self.stats["lease_lost"] += 1
                     attempt.stop("lost")
                 elif attempt.job.id in report.cancel_requested:
@@ -442,23 +456,11 @@ class Worker:
             attempt.stop("cancel")
 
 
-def _job_logger(job: Job) -> logging.LoggerAdapter[logging.Logger]:
-    return logging.LoggerAdapter(
-        logging.getLogger("jobrunner.job"),
-        {
-            "job_id": job.id,
-            "job_type": job.type,
-            "attempt": job.attempts,
-            "user_id": job.user_id,
-        },
-    )
-
-
 def _log_outcome(attempt: Attempt, outcome: Outcome) -> None:
     logger = attempt.ctx.log
     if outcome.status == "completed" and not logger.isEnabledFor(logging.INFO):
         return
-    took = anyio.current_time() - attempt.started
+    took = time.monotonic() - attempt.started
     job = attempt.job
     exc = attempt.failure
     exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None

@@ -32,6 +32,9 @@ from .._sql import load_blocks, load_migrations
 
 _PACKAGE = "jobrunner._postgres"
 _FINAL = frozenset({"completed", "failed", "cancelled"})
+# Hot-path statements take their array parameters, and return rows, in the binary format:
+# psycopg then packs lists without quoting each element as text.
+_BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
 
 
 def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
@@ -104,7 +107,6 @@ class PostgresBackend:
             open=False,
             timeout=self.connect_timeout,
             reconnect_timeout=0,
-            check=AsyncConnectionPool.check_connection,
         )
         await self._pool.open(wait=False)
 
@@ -137,7 +139,7 @@ class PostgresBackend:
     async def _fetch(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         async with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self._queries[name], params)
+            await cur.execute(self._queries[name], params, binary=name in _BINARY)
             return await cur.fetchall() if cur.description else []
 
     # -- schema --------------------------------------------------------------------------

@@ -11,9 +11,9 @@ RETURNING id
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
 SELECT t.type, t.queue, t.user_id, t.parent_id, t.priority, t.payload::jsonb, t.max_attempts,
        coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
-FROM unnest(%(types)s::text[], %(queues)s::text[], %(user_ids)s::text[], %(parent_ids)s::bigint[],
-            %(priorities)s::int[], %(payloads)s::text[], %(max_attempts)s::int[],
-            %(run_ats)s::timestamptz[], %(delays)s::float8[])
+FROM unnest(%(types)b::text[], %(queues)b::text[], %(user_ids)b::text[], %(parent_ids)b::bigint[],
+            %(priorities)b::int[], %(payloads)b::text[], %(max_attempts)b::int[],
+            %(run_ats)b::timestamptz[], %(delays)b::float8[])
      WITH ORDINALITY AS t(type, queue, user_id, parent_id, priority, payload, max_attempts,
                           run_at, delay, ord)
 ORDER BY t.ord
@@ -22,14 +22,14 @@ RETURNING id
 -- job_claim --
 -- Claim runnable jobs, at most `free` of each type and `limit` in all, best priority first.
 WITH slot AS (
-    SELECT * FROM unnest(%(types)s::text[], %(free)s::int[], %(max_attempts)s::int[],
-                         %(leases)s::float8[]) AS s(type, free, max_attempts, lease)
+    SELECT * FROM unnest(%(types)b::text[], %(free)b::int[], %(max_attempts)b::int[],
+                         %(leases)b::float8[]) AS s(type, free, max_attempts, lease)
 ), picked AS (
     SELECT j.id
     FROM slot CROSS JOIN LATERAL (
         SELECT id, priority, run_at FROM {job}
         WHERE status = 'pending' AND type = slot.type AND run_at <= now()
-          AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s::text[]))
+          AND (%(queues)b::text[] IS NULL OR queue = ANY(%(queues)b::text[]))
         ORDER BY priority DESC, run_at, id
         LIMIT slot.free
         FOR UPDATE SKIP LOCKED
@@ -67,7 +67,7 @@ WITH done AS (
                           -- children may have ended already, even in this very batch
                           SELECT 1 FROM {job} AS child
                           WHERE child.parent_id = job.id AND child.status IN ('pending', 'running')
-                            AND child.id <> ALL(%(final_ids)s::bigint[]))
+                            AND child.id <> ALL(%(final_ids)b::bigint[]))
                       THEN now()
                       WHEN u.status IN ('pending', 'released', 'waiting')
                       THEN now() + make_interval(secs => u.delay) ELSE job.run_at END,
@@ -75,10 +75,10 @@ WITH done AS (
                            ELSE now() END,
         locked_by = NULL,
         locked_until = NULL
-    FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(statuses)s::text[],
-                %(results)s::text[], %(errors)s::text[], %(delays)s::float8[])
+    FROM unnest(%(ids)b::bigint[], %(attempts)b::int[], %(statuses)b::text[],
+                %(results)b::text[], %(errors)b::text[], %(delays)b::float8[])
          AS u(id, attempt, status, result, error, delay)
-    WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
+    WHERE job.id = ANY(%(ids)b::bigint[]) AND job.id = u.id
       AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
     RETURNING job.id, job.parent_id, job.status
 ), woken AS (
@@ -100,8 +100,8 @@ SELECT id FROM done
 -- Extend the leases of jobs this worker still holds; says which of them were asked to cancel.
 UPDATE {job} AS job
 SET locked_until = now() + make_interval(secs => u.lease)
-FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(leases)s::float8[]) AS u(id, attempt, lease)
-WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
+FROM unnest(%(ids)b::bigint[], %(attempts)b::int[], %(leases)b::float8[]) AS u(id, attempt, lease)
+WHERE job.id = ANY(%(ids)b::bigint[]) AND job.id = u.id
   AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
 RETURNING job.id, job.cancel_requested
 

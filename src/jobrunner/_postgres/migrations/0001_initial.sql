@@ -4,7 +4,7 @@ CREATE TABLE {job} (
     type              text        NOT NULL CHECK (type <> ''),
     queue             text        NOT NULL DEFAULT 'default',
     user_id           text,
-    parent_id         bigint      REFERENCES {job} (id) ON DELETE SET NULL,
+    parent_id         bigint,  -- no foreign key: it would tax every state change
     status            text        NOT NULL DEFAULT 'pending'
                       CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
     priority          integer     NOT NULL DEFAULT 0,
