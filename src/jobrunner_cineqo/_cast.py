@@ -41,8 +41,8 @@ _WORDISH = re.compile(r"[A-Za-z0-9]")
 
 def estimate_tokens(text: str) -> int:
     """Cheap token estimate: CJK characters count 1 each, other text len/4 rounded up."""
-    other = len(_WIDE.sub("", text))
-    return len(text) - other + math.ceil(other / 4)
+    wide, other = _counts(text)
+    return wide + math.ceil(other / 4)
 
 
 # --- chapters and chunks -----------------------------------------------------------------
@@ -113,44 +113,87 @@ class Chunk:
 
 
 def chunk_chapters(chapters: Iterable[ChapterLike], budget: int = 6000) -> list[Chunk]:
-    """Pack whole chapters into chunks of at most `budget` estimated tokens.
+    """Pack chapters into chunks of at most `budget` estimated tokens, in order.
 
-    A chapter larger than the budget is cut at paragraph boundaries (and a paragraph larger than
-    the budget at sentence ends, then anywhere). Blank lines and indentation are dropped.
+    A chapter that fits the budget is never cut: it joins the current chunk if there is room,
+    else starts the next one. A larger chapter is cut at paragraph boundaries (a paragraph larger
+    than the budget at sentence ends, then anywhere), its first piece filling the room left in
+    the current chunk, so chunks stay full and few. Blank lines and indentation are dropped.
     """
     if budget < 64:
         raise ValueError(f"chunk budget must be at least 64 tokens, got {budget}")
-    chunks: list[Chunk] = []
-    current: list[ChunkPart] = []
-    used = 0
+    packer = _Packer(budget=budget)
     for chapter in chapters:
-        for part in _chapter_parts(chapter, budget):
-            cost = part.tokens
-            # The "\n\n" between parts costs at most one token.
-            if current and used + 1 + cost > budget:
-                chunks.append(Chunk(index=len(chunks), parts=tuple(current)))
-                current, used = [], 0
-            used += cost + (1 if current else 0)
-            current.append(part)
-    if current:
-        chunks.append(Chunk(index=len(chunks), parts=tuple(current)))
-    return chunks
+        heading = f"[Chapter {chapter.index}] {chapter.title.strip()}".rstrip()
+        paragraphs = [line.strip() for line in chapter.text.splitlines() if line.strip()]
+        whole = ChunkPart(chapter=chapter.index, heading=heading, body="\n".join(paragraphs))
+        if whole.tokens <= budget:
+            packer.add(whole)
+        else:
+            packer.add_cut(chapter.index, heading, paragraphs)
+    return packer.finish()
 
 
-def _chapter_parts(chapter: ChapterLike, budget: int) -> list[ChunkPart]:
-    heading = f"[Chapter {chapter.index}] {chapter.title.strip()}".rstrip()
-    lines = [line.strip() for line in chapter.text.splitlines()]
-    paragraphs = [line for line in lines if line]
-    whole = ChunkPart(chapter=chapter.index, heading=heading, body="\n".join(paragraphs))
-    if whole.tokens <= budget:
-        return [whole]
-    continued = f"{heading} (cont.)"
-    room = budget - estimate_tokens(continued) - 1
-    bodies = _pack(_units(paragraphs, room), room, "\n")
-    return [
-        ChunkPart(chapter=chapter.index, heading=heading if i == 0 else continued, body=body)
-        for i, body in enumerate(bodies)
-    ]
+@attrs.define
+class _Packer:
+    """Fills chunks part by part, counting exactly what `estimate_tokens` of the chunk will say."""
+
+    budget: int
+    chunks: list[Chunk] = attrs.Factory(list)
+    parts: list[ChunkPart] = attrs.Factory(list)
+    wide: int = 0  # CJK characters in the current chunk's text
+    other: int = 0  # all other characters
+
+    def fits(self, wide: int, other: int) -> bool:
+        """Whether a part of this many characters fits into the current chunk."""
+        other += self.other + (2 if self.parts else 0)  # the "\n\n" before it
+        return self.wide + wide + math.ceil(other / 4) <= self.budget
+
+    def room(self) -> int:
+        return self.budget - self.wide - math.ceil((self.other + (2 if self.parts else 0)) / 4)
+
+    def add(self, part: ChunkPart) -> None:
+        wide, other = _counts(part.rendered)
+        if not self.fits(wide, other):
+            self.flush()
+        self.wide += wide
+        self.other += other + (2 if self.parts else 0)
+        self.parts.append(part)
+
+    def add_cut(self, chapter: int, heading: str, paragraphs: list[str]) -> None:
+        continued = f"{heading} (cont.)"
+        if self.room() < self.budget // 4:
+            self.flush()  # not worth starting the chapter in a sliver of a chunk
+        head = heading
+        body: list[str] = []
+        wide, other = _counts(head)
+        for unit in _units(paragraphs, self.budget - estimate_tokens(continued) - 1):
+            unit_wide, unit_other = _counts(unit)
+            unit_other += 1  # its "\n"
+            if not self.fits(wide + unit_wide, other + unit_other):
+                if body:
+                    self.add(ChunkPart(chapter=chapter, heading=head, body="\n".join(body)))
+                    head, body = continued, []
+                self.flush()
+                wide, other = _counts(head)
+            body.append(unit)
+            wide, other = wide + unit_wide, other + unit_other
+        self.add(ChunkPart(chapter=chapter, heading=head, body="\n".join(body)))
+
+    def flush(self) -> None:
+        if self.parts:
+            self.chunks.append(Chunk(index=len(self.chunks), parts=tuple(self.parts)))
+        self.parts, self.wide, self.other = [], 0, 0
+
+    def finish(self) -> list[Chunk]:
+        self.flush()
+        return self.chunks
+
+
+def _counts(text: str) -> tuple[int, int]:
+    """(CJK characters, other characters) in `text`."""
+    other = len(_WIDE.sub("", text))
+    return len(text) - other, other
 
 
 def _units(paragraphs: Iterable[str], room: int) -> Iterable[str]:
@@ -165,22 +208,6 @@ def _units(paragraphs: Iterable[str], room: int) -> Iterable[str]:
                 piece = sentence[start : start + room]
                 if piece:
                     yield piece
-
-
-def _pack(units: Iterable[str], room: int, sep: str) -> list[str]:
-    packed: list[str] = []
-    current: list[str] = []
-    used = 0
-    for unit in units:
-        cost = estimate_tokens(unit)
-        if current and used + 1 + cost > room:
-            packed.append(sep.join(current))
-            current, used = [], 0
-        used += cost + (1 if current else 0)
-        current.append(unit)
-    if current:
-        packed.append(sep.join(current))
-    return packed
 
 
 # --- extracted characters and merging ----------------------------------------------------
@@ -223,7 +250,8 @@ def normalise_name(name: str) -> str:
     return _NAME_NOISE.sub("", unicodedata.normalize("NFKC", name).casefold())
 
 
-def _merge_keys(draft: CharacterDraft) -> set[str]:
+def merge_keys(draft: CharacterDraft) -> set[str]:
+    """The normalised names a draft can be joined to another on."""
     keys = {normalise_name(draft.name)}
     # A one-character alias (猴, 王) is too ambiguous to join two characters on.
     keys.update(key for key in map(normalise_name, draft.aliases) if len(key) >= 2)
@@ -232,7 +260,7 @@ def _merge_keys(draft: CharacterDraft) -> set[str]:
 
 
 def group_drafts(drafts: Sequence[CharacterDraft]) -> list[list[CharacterDraft]]:
-    """Union-find: drafts sharing any normalised name or alias form one group, in first-seen order."""
+    """Union-find: drafts sharing a normalised name or alias form a group; first-seen order."""
     parent = list(range(len(drafts)))
 
     def find(i: int) -> int:
@@ -243,7 +271,7 @@ def group_drafts(drafts: Sequence[CharacterDraft]) -> list[list[CharacterDraft]]
 
     owner: dict[str, int] = {}
     for i, draft in enumerate(drafts):
-        for key in _merge_keys(draft):
+        for key in merge_keys(draft):
             j = owner.setdefault(key, i)
             root_i, root_j = find(i), find(j)
             if root_i != root_j:
@@ -292,19 +320,6 @@ def _vote(values: Iterable[str | None], preference: Sequence[str] = ()) -> str |
 def merge_characters(drafts: Sequence[CharacterDraft]) -> list[CharacterDraft]:
     """Merge drafts that share a name or alias, in first-seen order."""
     return [merge_group(group) for group in group_drafts(drafts)]
-
-
-def known_roster(
-    drafts: Sequence[CharacterDraft], *, limit: int = 40, alias_limit: int = 3
-) -> list[tuple[str, tuple[str, ...]]]:
-    """The characters known so far, as (canonical name, a few aliases), most often seen first."""
-    groups = group_drafts(drafts)
-    ranked = sorted(range(len(groups)), key=lambda i: (-len(groups[i]), i))[:limit]
-    roster = []
-    for i in ranked:
-        merged = merge_group(groups[i])
-        roster.append((merged.name, merged.aliases[:alias_limit]))
-    return roster
 
 
 # --- mentions and ranking ----------------------------------------------------------------
@@ -481,9 +496,10 @@ class CastResult:
 def build_cast(
     chapters: Sequence[ChapterLike],
     extractions: Sequence[ChunkExtraction],
-    options: CastOptions = CastOptions(),
+    options: CastOptions | None = None,
 ) -> CastResult:
     """Merge every chunk's characters, count their mentions, rank them, add up usage."""
+    options = options or CastOptions()
     drafts = [draft for extraction in extractions for draft in extraction.characters]
     merged = merge_characters(drafts)
     stats = count_mentions(merged, chapters)

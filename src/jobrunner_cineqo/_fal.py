@@ -232,12 +232,27 @@ class FalImages:
             yield
         except Exception as exc:
             error = classify_error(exc, request_id=request_id)
-            key = getattr(self.client, "key", None)
-            if key:
-                error.args = tuple(str(arg).replace(key, "***") for arg in error.args)
+            secrets = _secret_parts(getattr(self.client, "key", None))
+            error.args = tuple(_redact(str(arg), secrets) for arg in error.args)
             if error is exc:
                 raise
-            raise error from exc
+            # A cause that quotes the key would print it in every traceback: drop it then.
+            leaks = any(secret in str(exc) for secret in secrets)
+            raise error from (None if leaks else exc)
+
+
+def _secret_parts(key: str | None) -> tuple[str, ...]:
+    """The key, and its secret half for ``id:secret`` keys, longest first."""
+    if not key:
+        return ()
+    parts = {key, key.partition(":")[2]}
+    return tuple(sorted((p for p in parts if len(p) >= 4), key=len, reverse=True))
+
+
+def _redact(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
 
 
 def classify_error(exc: BaseException, *, request_id: str | None = None) -> FalError:
@@ -343,7 +358,7 @@ def _check_queue_url(url: str) -> str:
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
-        raise FalConfigError(f"FAL_QUEUE_URL must be an http(s) URL, not {url!r}")
+        raise FalConfigError("FAL_QUEUE_URL must be an http:// or https:// URL")
     return url.rstrip("/")
 
 

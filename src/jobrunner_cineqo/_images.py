@@ -1,16 +1,21 @@
-"""Getting generated images: download (or decode a ``data:`` URI), check size and type.
+"""Getting generated images: read fal's result, download (or decode a ``data:`` URI), check.
 
 Errors: ``ImageFetchError(RuntimeError)`` is retryable (network, 408/429/5xx);
 ``ImageRejected(ValueError)`` is permanent (too large, not an image, other 4xx, bad URL).
+``parse_image_result`` raises ``FalPermanentError`` / ``FalNsfwError`` from ``_fal``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, unquote_to_bytes
 
+import attrs
+
+from ._fal import FalNsfwError, FalPermanentError
 from ._storage import safe_key
 
 if TYPE_CHECKING:
@@ -27,6 +32,76 @@ class ImageFetchError(RuntimeError):
 
 class ImageRejected(ValueError):
     """The image URL or its content is unusable; trying again will not help."""
+
+
+def _short(url: str) -> str:
+    # data: URIs can be megabytes long; messages only need the start.
+    return repr(url if len(url) <= 120 else url[:100] + "…")
+
+
+@attrs.frozen(kw_only=True)
+class GeneratedImage:
+    """One image of a result; ``index`` is its place in fal's list, kept when others drop."""
+
+    index: int
+    url: str = attrs.field(repr=_short)  # may be a long data: URI
+    width: int | None = None
+    height: int | None = None
+    content_type: str | None = None  # as fal declares it; fetch_image sniffs the real one
+    nsfw: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class ImageResult:
+    """A FLUX-style result: images, and the seed and prompt that produced them."""
+
+    images: tuple[GeneratedImage, ...]
+    seed: int | None = None
+    prompt: str | None = None
+
+
+def parse_image_result(
+    data: Mapping[str, Any], *, request_id: str | None = None, drop_nsfw: bool = False
+) -> ImageResult:
+    """Read ``{"images":[{"url",...}],"seed","has_nsfw_concepts","prompt"}``.
+
+    Any flagged image raises ``FalNsfwError``; with ``drop_nsfw`` flagged images are left
+    out instead, and only a result with nothing left raises.
+    """
+    raw_images = data.get("images")
+    if not isinstance(raw_images, list) or not raw_images:
+        raise FalPermanentError("fal result has no images", request_id=request_id)
+    flags = data.get("has_nsfw_concepts")
+    flags = flags if isinstance(flags, list) else []
+    images = [
+        _image(item, index, nsfw=index < len(flags) and bool(flags[index]), request_id=request_id)
+        for index, item in enumerate(raw_images)
+    ]
+    flagged = [image.index for image in images if image.nsfw]
+    if flagged and (not drop_nsfw or len(flagged) == len(images)):
+        raise FalNsfwError(
+            f"the safety checker flagged images {flagged} of {len(images)}", request_id=request_id
+        )
+    seed, prompt = data.get("seed"), data.get("prompt")
+    return ImageResult(
+        images=tuple(image for image in images if not image.nsfw),
+        seed=seed if isinstance(seed, int) else None,
+        prompt=prompt if isinstance(prompt, str) else None,
+    )
+
+
+def _image(item: Any, index: int, *, nsfw: bool, request_id: str | None) -> GeneratedImage:
+    if not isinstance(item, dict) or not isinstance(item.get("url"), str) or not item["url"]:
+        raise FalPermanentError(f"fal result image {index} has no url", request_id=request_id)
+    width, height, content_type = item.get("width"), item.get("height"), item.get("content_type")
+    return GeneratedImage(
+        index=index,
+        url=item["url"],
+        width=width if isinstance(width, int) else None,
+        height=height if isinstance(height, int) else None,
+        content_type=content_type if isinstance(content_type, str) else None,
+        nsfw=nsfw,
+    )
 
 
 def sniff_image_type(data: bytes) -> str | None:
@@ -118,11 +193,6 @@ def _check_status(status: int, url: str) -> None:
     if status in _RETRYABLE_STATUS or status >= 500:
         raise ImageFetchError(message)
     raise ImageRejected(message)
-
-
-def _short(url: str) -> str:
-    # data: URIs can be megabytes long; messages only need the start.
-    return repr(url if len(url) <= 120 else url[:100] + "…")
 
 
 def image_key(prefix: str, job_id: str | int, index: int, ext: str) -> str:

@@ -29,11 +29,12 @@ from ._cast import (
     Usage,
     build_cast,
     chunk_chapters,
-    known_roster,
 )
 from ._prompts import (
     RESPONSE_MODES,
+    KnownCast,
     ResponseMode,
+    Roster,
     UnusableAnswer,
     build_messages,
     parse_answer,
@@ -66,10 +67,10 @@ class LLMRequestRejected(ValueError):
 def client_from_env(
     env: Mapping[str, str], *, max_retries: int = 3, timeout: float = 120.0
 ) -> tuple[openai.AsyncOpenAI, str]:
-    """An `AsyncOpenAI` client and model name from OPENAI_API_KEY, OPENAI_BASE_URL, CINEQO_LLM_MODEL.
+    """An `AsyncOpenAI` client and a model name from the environment `env`.
 
-    Only `env` is read: the base URL is passed explicitly so the SDK never falls back to the
-    process environment.
+    Reads OPENAI_API_KEY (required), OPENAI_BASE_URL and CINEQO_LLM_MODEL from `env` only: the
+    base URL is always passed, so the SDK never falls back to the process environment.
     """
     import openai  # lazy: `jobrunner --help` must not import the SDK
 
@@ -102,22 +103,19 @@ class _Run:
     results: dict[int, ChunkExtraction]
     on_chunk_done: ChunkDone | None
     on_progress: Progress | None
+    known: KnownCast = attrs.Factory(KnownCast)
     failure: Exception | None = None
-
-    @property
-    def drafts(self) -> list[CharacterDraft]:
-        return [d for i in sorted(self.results) for d in self.results[i].characters]
 
 
 @attrs.define(kw_only=True)
 class CastExtractor:
     """Asks the model for each chunk's characters, `concurrency` chunks at a time."""
 
-    client: openai.AsyncOpenAI
+    client: openai.AsyncOpenAI = attrs.field(repr=False)
     model: str = DEFAULT_MODEL
     response_mode: ResponseMode = "json_schema"
-    concurrency: int = 4
-    attempts_per_chunk: int = 3
+    concurrency: int = attrs.field(default=4, validator=attrs.validators.ge(1))
+    attempts_per_chunk: int = attrs.field(default=3, validator=attrs.validators.ge(1))
     max_known: int = 40
     known_aliases: int = 3
     temperature: float | None = None
@@ -125,13 +123,14 @@ class CastExtractor:
     async def extract_cast(
         self,
         chapters: Sequence[ChapterLike],
-        options: CastOptions = CastOptions(),
+        options: CastOptions | None = None,
         *,
         done: Mapping[Any, Mapping[str, Any]] | None = None,
         on_chunk_done: ChunkDone | None = None,
         on_progress: Progress | None = None,
     ) -> CastResult:
         """Chunk, extract, merge, count and rank: the whole of `character.extract` but storage."""
+        options = options or CastOptions()
         chunks = chunk_chapters(chapters, options.chunk_tokens)
         extractions = await self.extract_chunks(
             chunks, done=done, on_chunk_done=on_chunk_done, on_progress=on_progress
@@ -158,6 +157,8 @@ class CastExtractor:
             on_chunk_done=on_chunk_done,
             on_progress=on_progress,
         )
+        for index in sorted(run.results):
+            run.known.add(run.results[index].characters)
         if on_progress is not None:
             await on_progress(len(run.results), run.total)
         # `concurrency` workers share one iterator, so chunks start in order on any backend
@@ -172,7 +173,7 @@ class CastExtractor:
 
     async def _work(self, run: _Run, todo: Iterator[Chunk], scope: anyio.CancelScope) -> None:
         for chunk in todo:
-            roster = known_roster(run.drafts, limit=self.max_known, alias_limit=self.known_aliases)
+            roster = run.known.roster(self.max_known, self.known_aliases)
             try:
                 extraction = await self.extract_chunk(chunk, roster)
             except (LLMUnavailable, LLMRequestRejected) as exc:
@@ -182,6 +183,7 @@ class CastExtractor:
                 scope.cancel()
                 return
             run.results[chunk.index] = extraction
+            run.known.add(extraction.characters)
             if run.on_chunk_done is not None:
                 # Shielded: an answer we paid for is saved even if a sibling chunk fails now.
                 with anyio.CancelScope(shield=True):
@@ -189,9 +191,7 @@ class CastExtractor:
             if run.on_progress is not None:
                 await run.on_progress(len(run.results), run.total)
 
-    async def extract_chunk(
-        self, chunk: Chunk, roster: Sequence[tuple[str, Sequence[str]]] = ()
-    ) -> ChunkExtraction:
+    async def extract_chunk(self, chunk: Chunk, roster: Roster = ()) -> ChunkExtraction:
         """Ask about one chunk, up to `attempts_per_chunk` times while the answer is unusable."""
         messages = build_messages(chunk, roster, self.response_mode)
         usage = Usage()
@@ -233,6 +233,8 @@ class CastExtractor:
         text = self._redact(f"LLM service answered HTTP {status}: {exc.message}")
         if status in (408, 409, 429) or status >= 500:
             return LLMUnavailable(f"{text} (after {self.client.max_retries} retries)")
+        if status == 400 and self.response_mode == "json_schema":
+            text += "; a server without json_schema needs CINEQO_LLM_RESPONSE_FORMAT=json_object"
         return LLMRequestRejected(text)
 
     def _redact(self, text: str) -> str:

@@ -7,10 +7,12 @@ schema carries no descriptions, and known characters travel as `name(alias/alias
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from ._cast import ROLES, CharacterDraft, Chunk
+import attrs
+
+from ._cast import ROLES, CharacterDraft, Chunk, merge_keys, normalise_name
 
 ResponseMode = Literal["json_schema", "json_object"]
 RESPONSE_MODES: tuple[ResponseMode, ...] = ("json_schema", "json_object")
@@ -81,14 +83,83 @@ def response_format(mode: ResponseMode) -> dict[str, Any]:
     raise ValueError(f"unknown response mode {mode!r}; expected one of {RESPONSE_MODES}")
 
 
-def format_known(roster: Sequence[tuple[str, Sequence[str]]]) -> str:
+Roster = Sequence[tuple[str, Sequence[str]]]
+
+
+@attrs.define
+class _Group:
+    first: int  # sequence number of its first draft: groups keep first-seen order
+    drafts: int = 0
+    keys: set[str] = attrs.Factory(set)
+    names: dict[str, tuple[int, int]] = attrs.Factory(dict)  # name -> (count, first seen)
+    aliases: dict[str, tuple[int, int, str]] = attrs.Factory(dict)  # key -> (seen, pos, name)
+
+    def absorb(self, other: _Group) -> None:
+        self.first = min(self.first, other.first)
+        self.drafts += other.drafts
+        self.keys |= other.keys
+        for name, (count, seen) in other.names.items():
+            mine = self.names.get(name, (0, seen))
+            self.names[name] = (mine[0] + count, min(mine[1], seen))
+        for key, entry in other.aliases.items():
+            self.aliases[key] = min(self.aliases.get(key, entry), entry)
+
+    def take(self, draft: CharacterDraft, seq: int) -> None:
+        self.drafts += 1
+        self.keys |= merge_keys(draft)
+        count, seen = self.names.get(draft.name, (0, seq))
+        self.names[draft.name] = (count + 1, seen)
+        for pos, alias in enumerate(draft.names):
+            key = normalise_name(alias)
+            if key and key not in self.aliases:
+                self.aliases[key] = (seq, pos, alias)
+
+    def entry(self, alias_limit: int) -> tuple[str, tuple[str, ...]]:
+        name = min(self.names, key=lambda n: (-self.names[n][0], self.names[n][1]))
+        canonical = normalise_name(name)
+        ordered = sorted(self.aliases.items(), key=lambda item: item[1])
+        aliases = [entry[2] for key, entry in ordered if key != canonical]
+        return name, tuple(aliases[:alias_limit])
+
+
+@attrs.define
+class KnownCast:
+    """The characters seen so far, merged as answers arrive, for the next prompts.
+
+    Groups exactly as `merge_characters` does (shared normalised name or alias), but
+    incrementally, so building each prompt does not re-merge every earlier answer.
+    """
+
+    _groups: dict[int, _Group] = attrs.Factory(dict)
+    _owner: dict[str, int] = attrs.Factory(dict)  # normalised key -> group id
+    _seq: int = 0
+
+    def add(self, drafts: Iterable[CharacterDraft]) -> None:
+        for draft in drafts:
+            seq, self._seq = self._seq, self._seq + 1
+            keys = merge_keys(draft)
+            joined = sorted({self._owner[key] for key in keys if key in self._owner})
+            group = _Group(first=seq)
+            for gid in joined:
+                group.absorb(self._groups.pop(gid))
+            group.take(draft, seq)
+            for key in group.keys:
+                self._owner[key] = group.first
+            self._groups[group.first] = group
+
+    def roster(self, limit: int = 40, alias_limit: int = 3) -> list[tuple[str, tuple[str, ...]]]:
+        """(canonical name, first aliases) of the `limit` most often seen characters."""
+        ranked = sorted(self._groups.values(), key=lambda g: (-g.drafts, g.first))[:limit]
+        return [group.entry(alias_limit) for group in ranked]
+
+
+def format_known(roster: Roster) -> str:
     """Known characters, compact: `孙悟空(美猴王/行者); 唐僧`."""
-    return "; ".join(f"{name}({'/'.join(aliases)})" if aliases else name for name, aliases in roster)
+    entries = (f"{name}({'/'.join(aliases)})" if aliases else name for name, aliases in roster)
+    return "; ".join(entries)
 
 
-def build_messages(
-    chunk: Chunk, roster: Sequence[tuple[str, Sequence[str]]], mode: ResponseMode
-) -> list[dict[str, str]]:
+def build_messages(chunk: Chunk, roster: Roster, mode: ResponseMode) -> list[dict[str, str]]:
     """The chat messages for one chunk."""
     system = _SYSTEM + (_JSON_OBJECT_KEYS if mode == "json_object" else "")
     user = chunk.text

@@ -18,13 +18,15 @@ from jobrunner_cineqo._cast import (
     chunk_chapters,
     count_mentions,
     estimate_tokens,
-    known_roster,
+    group_drafts,
     merge_characters,
+    merge_group,
     normalise_name,
     rank_characters,
 )
 from jobrunner_cineqo._prompts import (
     FIELDS,
+    KnownCast,
     UnusableAnswer,
     build_messages,
     character_schema,
@@ -84,7 +86,24 @@ def test_large_chapter_is_cut_at_paragraph_boundaries() -> None:
     # Every piece is whole paragraphs, and together they are the chapter.
     assert [line for p in pieces for line in p.body.split("\n")] == paragraphs
     assert all(c.tokens <= 300 for c in chunks)
-    assert [n for c in chunks for n in c.chapters][0] == 1
+    assert chunks[0].chapters[0] == 1
+
+
+def test_a_cut_chapter_fills_the_room_left_before_it() -> None:
+    paragraphs = ["长" * 49 + "。" for _ in range(12)]  # 50 tokens each
+    chunks = chunk_chapters([chapter(1, "序。" * 40), chapter(2, "\n".join(paragraphs))], 300)
+    assert chunks[0].chapters == (1, 2)
+    assert [p.heading for p in chunks[1].parts] == ["[Chapter 2] 第2回 (cont.)"]
+    for c in chunks[:-1]:
+        assert 300 - 51 < c.tokens <= 300  # no further paragraph would have fitted
+    assert [line for c in chunks for p in c.parts[-1:] for line in p.body.split("\n")] == paragraphs
+
+
+def test_a_sliver_of_room_is_not_used_for_a_cut_chapter() -> None:
+    paragraphs = ["长" * 49 + "。" for _ in range(12)]
+    chunks = chunk_chapters([chapter(1, "序。" * 115), chapter(2, "\n".join(paragraphs))], 300)
+    assert chunks[0].chapters == (1,)
+    assert chunks[1].parts[0].heading == "[Chapter 2] 第2回"
 
 
 def test_oversized_paragraph_is_cut_at_sentences_then_anywhere() -> None:
@@ -163,15 +182,41 @@ def test_merge_votes_on_role_and_keeps_first_name_on_ties() -> None:
     assert bull.age == "中年"
 
 
-def test_known_roster_ranks_by_how_often_seen_and_caps() -> None:
-    drafts = [
-        CharacterDraft(name="甲"),
-        CharacterDraft(name="乙", aliases=("乙哥", "老乙", "小乙", "乙乙")),
-        CharacterDraft(name="乙"),
-        CharacterDraft(name="丙"),
+def test_known_cast_ranks_by_how_often_seen_and_caps() -> None:
+    known = KnownCast()
+    known.add(
+        [CharacterDraft(name="甲"), CharacterDraft(name="乙", aliases=("乙哥", "老乙", "小乙"))]
+    )
+    known.add([CharacterDraft(name="乙"), CharacterDraft(name="丙")])
+    assert known.roster(limit=2, alias_limit=2) == [("乙", ("乙哥", "老乙")), ("甲", ())]
+    assert format_known(known.roster(limit=2, alias_limit=2)) == "乙(乙哥/老乙); 甲"
+
+
+def test_known_cast_merges_like_merge_characters() -> None:
+    rng = random.Random(3)
+    families = [
+        ["孙悟空", "悟空", "行者", "美猴王"],
+        ["唐僧", "玄奘", "三藏"],
+        ["猪八戒", "八戒", "猪悟能"],
+        ["沙僧", "悟净", "沙和尚"],
+        ["观音", "观音菩萨"],
+        ["如来", "佛祖"],
     ]
-    assert known_roster(drafts, limit=2, alias_limit=2) == [("乙", ("乙哥", "老乙")), ("甲", ())]
-    assert format_known(known_roster(drafts, limit=2, alias_limit=2)) == "乙(乙哥/老乙); 甲"
+    drafts = []
+    for _ in range(40):
+        family = rng.choice(families[:-1]) if len(drafts) < 30 else families[-1]
+        names = rng.sample(family, rng.randint(1, len(family)))
+        if rng.random() < 0.1:  # now and then a model mixes two characters up
+            names.append(rng.choice(rng.choice(families)))
+        drafts.append(CharacterDraft(name=names[0], aliases=tuple(names[1:])))
+    known = KnownCast()
+    for start in range(0, 40, 7):  # in several batches, as chunk answers arrive
+        known.add(drafts[start : start + 7])
+    groups = group_drafts(drafts)
+    assert 2 < len(groups) < len(families)
+    by_size = sorted(groups, key=len, reverse=True)  # stable: first seen first among equals
+    expected = [(merged.name, merged.aliases) for merged in map(merge_group, by_size)]
+    assert known.roster(limit=99, alias_limit=99) == expected
 
 
 # --- mentions ----------------------------------------------------------------------------

@@ -1,9 +1,13 @@
 """CastExtractor through the real openai.AsyncOpenAI against the local stand-in server."""
 
+# The fixture is imported here until conftest.py registers it; parameters then shadow the import.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,6 +16,7 @@ import pytest
 from standins.openai_fixture import openai_standin  # noqa: F401  (fixture)
 from standins.openai_server import (
     OpenAIStandIn,
+    Reply,
     answer,
     content_filter,
     raw,
@@ -36,6 +41,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return request.param
+
 
 KEY = "sk-test-4f1c9a7e-do-not-leak"
 WUKONG = {
@@ -162,6 +168,22 @@ async def test_rejected_request_is_permanent_and_never_shows_the_key(
     assert KEY not in repr(ex)
 
 
+async def test_a_server_without_json_schema_gets_a_hint(openai_standin: OpenAIStandIn) -> None:
+    openai_standin.script(marker(0), status(400, message="response_format json_schema unsupported"))
+    async with extractor(openai_standin) as ex:
+        with pytest.raises(LLMRequestRejected, match="CINEQO_LLM_RESPONSE_FORMAT=json_object"):
+            await ex.extract_chunks(chunks(1))
+    assert len(openai_standin.completions()) == 1
+
+
+def test_extractor_settings_are_checked() -> None:
+    client = openai.AsyncOpenAI(base_url="http://127.0.0.1:9/v1", api_key=KEY)
+    with pytest.raises(ValueError, match="concurrency"):
+        CastExtractor(client=client, concurrency=0)
+    with pytest.raises(ValueError, match="attempts_per_chunk"):
+        CastExtractor(client=client, attempts_per_chunk=0)
+
+
 async def test_a_bad_answer_is_asked_again(openai_standin: OpenAIStandIn) -> None:
     openai_standin.script(
         marker(0), raw('{"characters": [{"name": "孙'), answer({"characters": [WUKONG]})
@@ -254,7 +276,14 @@ async def test_stale_or_unreadable_checkpoints_are_redone(openai_standin: OpenAI
 async def test_concurrency_is_limited_and_progress_reported(
     openai_standin: OpenAIStandIn,
 ) -> None:
-    openai_standin.latency = 0.05
+    # Every request waits for a second one to arrive: proof that two run at once.
+    pair = threading.Barrier(2, timeout=10)
+
+    def in_pairs(body: dict[str, Any]) -> Reply:
+        pair.wait()
+        return answer({"characters": []})
+
+    openai_standin.responder = in_pairs
     progress: list[tuple[int, int]] = []
 
     async def on_progress(done: int, total: int) -> None:
@@ -263,7 +292,7 @@ async def test_concurrency_is_limited_and_progress_reported(
     async with extractor(openai_standin, concurrency=2) as ex:
         results = await ex.extract_chunks(chunks(6), on_progress=on_progress)
     assert [r.chunk for r in results] == list(range(6))
-    assert 1 <= openai_standin.max_in_flight <= 2
+    assert openai_standin.max_in_flight == 2
     assert progress == [(i, 6) for i in range(7)]
 
 
