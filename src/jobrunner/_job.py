@@ -95,6 +95,13 @@ class Job:
             values["cancel_requested"] = bool(values["cancel_requested"])
         return cls(**values)
 
+    @classmethod
+    def from_values(cls, values: tuple[Any, ...]) -> Job:
+        """Build a job from a row whose columns are exactly COLUMNS, in order (the hot path)."""
+        fields = dict(zip(COLUMNS, values, strict=True))
+        fields["status"] = JobStatus(fields["status"])
+        return cls(**fields)
+
     def as_dict(self) -> dict[str, Any]:
         """The job as plain JSON-friendly values, keyed by column."""
         out: dict[str, Any] = {}

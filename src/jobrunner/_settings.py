@@ -139,6 +139,9 @@ class Settings:
         env="JOBRUNNER_MAX_MEMORY",
         parse=parse_size,
     )
+    claim_batch: int = _option(
+        500, "Jobs claimed in one statement at most.", env="JOBRUNNER_CLAIM_BATCH", parse=int
+    )
     completion_batch: int = _option(
         500,
         "Outcomes written in one statement at most.",

@@ -19,12 +19,12 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from . import __version__
 from ._backend import Backend, ClaimSlot, Held, Outcome, Rescued, Wakeup, WorkerInfo
 from ._completer import Completer
 from ._context import JobContext
+from ._dispatch import Dispatcher
 from ._errors import DatabaseError
 from ._execute import Attempt, run_attempt
 from ._job import Job, NewJob
@@ -76,6 +76,7 @@ class Worker:
     _wake: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _stop_now: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _burst: bool = attrs.field(default=False, init=False)
+    _retry_due: float | None = attrs.field(default=None, init=False)
 
     def __attrs_post_init__(self) -> None:
         self.outage = Outage(
@@ -139,28 +140,28 @@ class Worker:
             services.start_soon(self._heartbeat_loop)
             if self.settings.retention:
                 services.start_soon(self._prune_loop)
-            # A fixed pool of executor tasks, one per slot, fed through an in-memory stream:
-            # far cheaper per job than spawning a task for each.
-            send, receive = anyio.create_memory_object_stream[Attempt](self.settings.concurrency)
+            # A fixed pool of executor tasks, one per slot: far cheaper per job than
+            # spawning a task for each.
+            dispatcher: Dispatcher[Attempt] = Dispatcher()
             async with anyio.create_task_group() as pool:
                 for _ in range(self.settings.concurrency):
-                    pool.start_soon(self._executor, receive.clone())
-                receive.close()
-                with send:
-                    await self._produce(send)
+                    pool.start_soon(self._executor, dispatcher)
+                try:
+                    await self._produce(dispatcher)
                     await self._drain()
+                finally:
+                    dispatcher.close()
             services.cancel_scope.cancel()
         await self.completer.drain(anyio.current_time() + 10)
         await self._unregister()
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 
-    async def _executor(self, attempts: MemoryObjectReceiveStream[Attempt]) -> None:
-        with attempts:
-            async for attempt in attempts:
-                await self._run_one(attempt)
+    async def _executor(self, dispatcher: Dispatcher[Attempt]) -> None:
+        while (attempt := await dispatcher.get()) is not None:
+            await self._run_one(attempt)
 
-    async def _produce(self, jobs: MemoryObjectSendStream[Attempt]) -> None:
+    async def _produce(self, jobs: Dispatcher[Attempt]) -> None:
         while not self._stopping:
             self._wake = anyio.Event()  # reset before claiming: a wake-up during it is kept
             asked, got = await self._claim_into(jobs)
@@ -178,10 +179,14 @@ class Worker:
                 await self._wait(await self._idle_timeout())
             self._check_memory()
 
-    async def _claim_into(self, jobs: MemoryObjectSendStream[Attempt]) -> tuple[int, int]:
+    async def _claim_into(self, jobs: Dispatcher[Attempt]) -> tuple[int, int]:
         """Claim up to the free slots; return (asked, got), asked -1 after a database error."""
         slots = self._free_slots()
-        limit = min(sum(s.free for s in slots), self.settings.concurrency - len(self.running))
+        limit = min(
+            sum(s.free for s in slots),
+            self.settings.concurrency - len(self.running),
+            self.settings.claim_batch,
+        )
         if limit <= 0 or len(self.completer) > 10 * self.settings.completion_batch:
             return 0, 0
         try:
@@ -193,8 +198,7 @@ class Worker:
             await self._wait(self.outage.delay())
             return -1, 0
         self.outage.recovered()
-        for job in claimed:
-            self._start(jobs, job)
+        jobs.put_many([self._start(job) for job in claimed])
         return limit, len(claimed)
 
     def _free_slots(self) -> list[ClaimSlot]:
@@ -223,6 +227,11 @@ class Worker:
         timeout = self.poll_interval
         if self.running and self._burst:
             return timeout
+        if self._retry_due is not None:
+            # A retry this worker scheduled may not be written yet: don't sleep past it.
+            timeout = min(timeout, max(self._retry_due - time.monotonic(), 0.0) + 0.001)
+            if self._retry_due <= time.monotonic():
+                self._retry_due = None
         try:
             due = await self.backend.job_next_run_in(list(self.handlers))
         except DatabaseError:
@@ -237,7 +246,7 @@ class Worker:
         if timeout == 0:
             await anyio.lowlevel.checkpoint()
 
-    def _start(self, jobs: MemoryObjectSendStream[Attempt], job: Job) -> None:
+    def _start(self, job: Job) -> Attempt:
         handler = self.handlers[job.type]
         attempt = Attempt(job=job, handler=handler, ctx=JobContext(job=job, worker=self))
         stale = self.running.get(job.id)
@@ -245,7 +254,7 @@ class Worker:
             stale.stop("lost")
         self.running[job.id] = attempt
         self.observer.job_started(job)
-        jobs.send_nowait(attempt)  # never blocks: claims never exceed the free executors
+        return attempt
 
     async def _run_one(self, attempt: Attempt) -> None:
         job = attempt.job
@@ -258,6 +267,9 @@ class Worker:
                 del self.running[job.id]
             self.wake()
         if outcome is not None:
+            if outcome.status in ("pending", "waiting"):
+                due = time.monotonic() + outcome.delay
+                self._retry_due = due if self._retry_due is None else min(self._retry_due, due)
             self.completer.add(outcome)
             self.stats[outcome.status] += 1
             self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
@@ -456,10 +468,13 @@ class Worker:
             attempt.stop("cancel")
 
 
+_job_log = logging.getLogger("jobrunner.job")
+
+
 def _log_outcome(attempt: Attempt, outcome: Outcome) -> None:
+    if outcome.status == "completed" and not _job_log.isEnabledFor(logging.INFO):
+        return  # the hot path: no log line, no logger built
     logger = attempt.ctx.log
-    if outcome.status == "completed" and not logger.isEnabledFor(logging.INFO):
-        return
     took = time.monotonic() - attempt.started
     job = attempt.job
     exc = attempt.failure

@@ -20,8 +20,12 @@ from ._common import settings_kwargs
 from ._render import print_job, print_jobs, print_stats, progress_line
 
 
-def _runner(args: argparse.Namespace) -> Runner:
-    return Runner(worker=False, **settings_kwargs(args))
+def _runner(args: argparse.Namespace, *, migrate: bool = False) -> Runner:
+    """A runner for inspecting or enqueueing; only commands that write may create the table."""
+    options = settings_kwargs(args)
+    if not migrate:
+        options["auto_migrate"] = False
+    return Runner(worker=False, **options)
 
 
 async def migrate(args: argparse.Namespace) -> int:
@@ -48,7 +52,7 @@ async def enqueue(args: argparse.Namespace) -> int:
             raise ConfigurationError(f"--run-at: not an ISO 8601 time: {args.run_at!r}") from None
         if run_at.tzinfo is None:
             run_at = run_at.astimezone()
-    async with _runner(args) as runner:
+    async with _runner(args, migrate=True) as runner:
         job_id = await runner.enqueue(
             args.type,
             payload,

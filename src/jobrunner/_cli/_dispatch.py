@@ -36,6 +36,10 @@ def dispatch(args: argparse.Namespace) -> int:
         "healthcheck": _ops.healthcheck,
         "doctor": _doctor.doctor,
     }
+    if args.command != "run":  # `run` sets up logging from its own settings
+        from .._logs import setup_logging
+
+        setup_logging("warning")
     try:
         try:
             return anyio.run(commands[args.command], args)

@@ -15,7 +15,7 @@ from ._doctor import LIVE_WITHIN
 
 
 async def workers(args: argparse.Namespace) -> int:
-    async with Runner(worker=False, **settings_kwargs(args)) as runner:
+    async with Runner(worker=False, auto_migrate=False, **settings_kwargs(args)) as runner:
         rows = await runner.backend.worker_list()
     live = [w for w in rows if args.all or (w.seen_seconds_ago or 0) < LIVE_WITHIN]
     if args.json:

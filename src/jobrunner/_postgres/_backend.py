@@ -9,6 +9,7 @@ from typing import Any, LiteralString, cast
 
 import attrs
 import psycopg
+import sniffio
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
@@ -25,7 +26,7 @@ from .._backend import (
     Wakeup,
     WorkerInfo,
 )
-from .._errors import DatabaseError, JobNotFound, QueryError, SchemaError
+from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
 from .._job import COLUMNS, Job, NewJob
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations
@@ -71,6 +72,7 @@ class PostgresBackend:
             "notify_function": sql.Identifier(self.schema, f"{t}_notify"),
             "notify_trigger": sql.Identifier(f"{t}_notify"),
             "channel_literal": sql.Literal(self.channel),
+            "job_columns": sql.SQL(", ").join(sql.Identifier("job", c) for c in COLUMNS),
         }
         blocks = load_blocks(_PACKAGE, "queries.sql")
         self._queries = {name: _render(text, self._names) for name, text in blocks.items()}
@@ -91,6 +93,11 @@ class PostgresBackend:
     async def open(self) -> None:
         if self._pool is not None:
             return
+        if sniffio.current_async_library() != "asyncio":
+            raise ConfigurationError(
+                "the PostgreSQL backend needs asyncio (psycopg's async API is asyncio-only); "
+                "run under asyncio, or use the SQLite backend under trio"
+            )
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": self.connect_timeout,
@@ -247,19 +254,18 @@ class PostgresBackend:
     async def job_claim(
         self, *, worker: str, slots: Sequence[ClaimSlot], limit: int, queues: Sequence[str] | None
     ) -> list[Job]:
-        rows = await self._fetch(
-            "job_claim",
-            {
-                "types": [s.type for s in slots],
-                "free": [s.free for s in slots],
-                "max_attempts": [s.max_attempts for s in slots],
-                "leases": [float(s.lease) for s in slots],
-                "queues": list(queues) if queues else None,
-                "limit": limit,
-                "worker": worker,
-            },
-        )
-        jobs = [Job.from_row(row) for row in rows]
+        params = {
+            "types": [s.type for s in slots],
+            "free": [s.free for s in slots],
+            "max_attempts": [s.max_attempts for s in slots],
+            "leases": [float(s.lease) for s in slots],
+            "queues": list(queues) if queues else None,
+            "limit": limit,
+            "worker": worker,
+        }
+        async with self._connection() as conn:
+            cur = await conn.execute(self._queries["job_claim"], params, binary=True)
+            jobs = [Job.from_values(row) for row in await cur.fetchall()]
         jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
         return jobs
 

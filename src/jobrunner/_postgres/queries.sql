@@ -48,7 +48,7 @@ SET status = 'running',
 FROM slot
 -- `= ANY(ARRAY(…))` makes the update find its rows by primary key, never by a table scan.
 WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND slot.type = job.type
-RETURNING job.*
+RETURNING {job_columns}
 
 -- job_finish_many --
 -- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
