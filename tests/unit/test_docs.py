@@ -1,0 +1,186 @@
+"""The docs stay true: every `jobrunner` command they show parses, and generated parts are fresh."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import re
+import shlex
+from types import ModuleType
+
+import pytest
+
+from jobrunner._cli._parser import build_parser
+from jr_support import REPO
+
+DOC_FILES = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md")])
+SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
+_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_VARIABLE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$")
+
+
+def code_blocks(text: str) -> list[tuple[str, str]]:
+    """(language, body) of each fenced code block."""
+    return [(m[1].lower(), m[2]) for m in _FENCE.finditer(text)]
+
+
+def shell_lines(lang: str, body: str) -> list[str]:
+    """The command lines of a shell block; in a console block, only those after `$ `."""
+    lines, pending = [], ""
+    for raw in body.splitlines():
+        line = raw.strip()
+        if lang == "console" and not pending:
+            if not line.startswith("$ "):
+                continue
+            line = line[2:]
+        if line.endswith("\\"):
+            pending += line[:-1].rstrip() + " "
+            continue
+        lines.append(pending + line)
+        pending = ""
+    return lines
+
+
+def jobrunner_commands(line: str) -> list[list[str]]:
+    """The argv (after `jobrunner`) of each jobrunner command on a shell line."""
+    found = []
+    # `$(jobrunner …)` and pipelines: look at each simple command separately.
+    for part in re.split(r"&&|\|\||[;|]|\$\(|\)", line):
+        try:
+            words = shlex.split(part, comments=True)
+        except ValueError:
+            continue
+        while words and _ASSIGNMENT.match(words[0]):
+            words.pop(0)  # VAR=value prefixes
+        if words and words[0] == "jobrunner":
+            # A shell variable stands for a value the reader supplies (a job id, a URL).
+            found.append(["1" if _VARIABLE.match(w) else w for w in words[1:]])
+    return found
+
+
+def documented_commands() -> list[tuple[str, list[str]]]:
+    out = []
+    for path in DOC_FILES:
+        for lang, body in code_blocks(path.read_text("utf-8")):
+            if lang not in SHELL_BLOCKS:
+                continue
+            for line in shell_lines(lang, body):
+                for argv in jobrunner_commands(line):
+                    out.append((f"{path.relative_to(REPO)}: {line}", argv))
+    return out
+
+
+def parse_error(argv: list[str]) -> str | None:
+    """None when the real parser accepts `argv` (or prints help/version), else its message."""
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exc:
+            return None if exc.code == 0 else err.getvalue().strip() or f"exit {exc.code}"
+    if not getattr(args, "command", None):
+        return "no command given"
+    return None
+
+
+COMMANDS = documented_commands()
+
+
+def test_the_docs_show_many_commands():
+    assert len(COMMANDS) >= 40, COMMANDS
+    names = {argv[0] for _, argv in COMMANDS if argv and not argv[0].startswith("-")}
+    assert names >= {"run", "migrate", "enqueue", "status", "jobs", "prune", "plugins"}
+
+
+@pytest.mark.parametrize(("where", "argv"), COMMANDS, ids=[w for w, _ in COMMANDS])
+def test_documented_command_is_real(where, argv):
+    assert parse_error(argv) is None, f"{where}\n{parse_error(argv)}"
+
+
+def test_the_checker_rejects_what_the_cli_rejects():
+    assert parse_error(["run", "--plugin", "diag", "--burst"]) is None
+    assert parse_error(["enqueue", "diag.noop", "--wait"]) is None
+    assert parse_error(["--help"]) is None
+    assert "unrecognized arguments: --colour" in parse_error(["status", "--colour"])
+    assert "invalid int value" in parse_error(["jobs", "show", "forty-two"])
+    assert parse_error(["jobs"]) is not None
+    assert parse_error([]) == "no command given"
+
+
+def test_shell_lines_are_split_into_commands():
+    line = 'DATABASE_URL=x id=$(jobrunner enqueue diag.noop) && jobrunner jobs show "$id" # note'
+    assert jobrunner_commands(line) == [["enqueue", "diag.noop"], ["jobs", "show", "1"]]
+    console = "$ jobrunner status\ntype  pending\n$ jobrunner run \\\n    --burst\n"
+    assert shell_lines("console", console) == ["jobrunner status", "jobrunner run --burst"]
+
+
+def test_readme_opens_with_the_two_commands():
+    text = (REPO / "README.md").read_text("utf-8")
+    lang, body = code_blocks(text)[0]
+    assert text.index("```") < 200, "the commands come first"
+    lines = shell_lines(lang, body)
+    assert len(lines) == 2
+    install_and_run, test = lines
+    assert install_and_run.startswith("pip install -e . -e ./plugins/cineqo && jobrunner run ")
+    assert parse_error(jobrunner_commands(install_and_run)[0]) is None
+    assert test == "scripts/test"
+    assert (REPO / "scripts" / "test").exists()
+    assert (REPO / "plugins" / "cineqo" / "pyproject.toml").exists()
+
+
+def test_every_command_has_a_section_in_cli_md():
+    text = (REPO / "docs" / "cli.md").read_text("utf-8")
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if a.dest == "command"]
+    for name in sub.choices:
+        assert f"## jobrunner {name}" in text, name
+
+
+def test_relative_links_in_the_docs_point_at_files():
+    broken = []
+    for path in [*DOC_FILES, REPO / "examples" / "README.md"]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", path.read_text("utf-8")):
+            if "://" in target:
+                continue
+            if not (path.parent / target).exists():
+                broken.append(f"{path.relative_to(REPO)} → {target}")
+    assert not broken
+
+
+def _gen_script() -> ModuleType:
+    path = REPO / "scripts" / "gen_config_docs.py"
+    spec = importlib.util.spec_from_file_location("gen_config_docs", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("filename", ["configuration.md", "schema.md"])
+def test_generated_docs_are_up_to_date(filename):
+    gen = _gen_script()
+    path = REPO / "docs" / filename
+    assert path.read_text("utf-8") == gen.expected(path), (
+        f"docs/{filename} is stale: run scripts/gen_config_docs.py"
+    )
+
+
+def test_configuration_md_lists_every_setting():
+    from jobrunner._settings import reference_table
+
+    text = (REPO / "docs" / "configuration.md").read_text("utf-8")
+    for flag, env, _, _ in reference_table():
+        assert f"`{flag}`" in text
+        assert f"`{env}`" in text
+
+
+def test_the_generator_replaces_only_its_block():
+    gen = _gen_script()
+    text = f"intro\n{gen._begin('x')}\nold\n{gen._end('x')}\noutro\n"
+    assert (
+        gen.render(text, "x", "new") == f"intro\n{gen._begin('x')}\nnew\n{gen._end('x')}\noutro\n"
+    )
+    with pytest.raises(ValueError, match="markers"):
+        gen.render("no markers here", "x", "new")
