@@ -145,6 +145,18 @@ class JobContext:
         [job_id] = await self._worker.enqueue_many([new])
         return job_id
 
+    async def enqueue_many(self, jobs: list[NewJob], *, child: bool = True) -> list[int]:
+        """Enqueue follow-up jobs in one statement (same user; children unless `child=False`)."""
+        linked = [
+            attrs.evolve(
+                job,
+                user_id=job.user_id or self.user_id,
+                parent_id=self.id if child else job.parent_id,
+            )
+            for job in jobs
+        ]
+        return await self._worker.enqueue_many(linked)
+
     async def children(self) -> list[Job]:
         """The jobs enqueued with this one as their parent, oldest first."""
         found = await self._worker.backend.job_list(JobFilter(parent_id=self.id, limit=10_000))

@@ -18,6 +18,7 @@ from ._discovery import load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
 from ._plugin import Handler, Plugin
+from ._secrets import register_secrets
 from ._settings import Settings
 from ._worker import Observer, Worker
 
@@ -49,6 +50,7 @@ class Runner:
         **settings: Any,
     ) -> None:
         self._env = dict(os.environ if env is None else env)
+        register_secrets(self._env)  # so redaction also knows secrets passed as `env`
         self.settings = Settings.load(self._env, database_url=database_url, **settings)
         self.backend = backend or backend_from_settings(self.settings)
         self._plugin_specs = list(plugins)
@@ -123,9 +125,16 @@ class Runner:
     async def _open_worker(self, stack: AsyncExitStack) -> Worker:
         needed = {name for h in self.handlers.values() for name in h.requires}
         resources: dict[str, Any] = {}
+        owners: dict[str, str] = {}
         for plugin in self.plugins:
             for name, resource in plugin.resources.items():
-                if name in needed and name not in resources:
+                if name in owners:
+                    raise ConfigurationError(
+                        f"plugins {owners[name]} and {plugin.name} both define a resource "
+                        f"named {name!r}; rename one of them"
+                    )
+                owners[name] = plugin.name
+                if name in needed:
                     resources[name] = await stack.enter_async_context(resource.factory(self._env))
         return Worker(
             backend=self.backend,

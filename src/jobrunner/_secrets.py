@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 # Environment variables whose values must never be printed.
@@ -38,10 +38,23 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+_REGISTERED: set[str] = set()
+
+
+def register_secrets(env: Mapping[str, str]) -> None:
+    """Remember the secret values of an environment other than os.environ (e.g. `Runner(env=…)`)."""
+    _REGISTERED.update(_secrets_of(env))
+
+
 def secret_values(extra: Iterable[str] = ()) -> list[str]:
     """Secret values known from the environment (and `extra`), longest first."""
-    values = set(extra)
-    for name, value in os.environ.items():
+    values = set(extra) | _REGISTERED | _secrets_of(os.environ)
+    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+
+
+def _secrets_of(env: Mapping[str, str]) -> set[str]:
+    values: set[str] = set()
+    for name, value in env.items():
         if name in SECRET_ENV_NAMES or _SECRET_WORDS.search(name):
             if "://" in value and not name.endswith("DSN"):
                 password = _password_of(value)  # a URL: only its password is secret
@@ -49,7 +62,7 @@ def secret_values(extra: Iterable[str] = ()) -> list[str]:
                     values.add(password)
             else:
                 values.add(value)
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+    return values
 
 
 def redact(text: str, *extra: str) -> str:

@@ -382,7 +382,7 @@ class Worker:
 
     async def _rescue_loop(self) -> None:
         period = max(min((h.lease for h in self.handlers.values()), default=30.0) / 2, 1.0)
-        await anyio.sleep(period * self.rand())
+        await anyio.sleep(self.rand())  # soon after start: a restarted host's jobs come back fast
         while True:
             try:
                 rescued = await self.backend.job_rescue_expired()
@@ -510,5 +510,9 @@ def _log_outcome(attempt: Attempt, outcome: Outcome) -> None:
         )
     elif outcome.status == "cancelled":
         logger.info("job %s %s cancelled", job.id, job.type, extra={"event": "cancelled"})
+    elif outcome.status == "waiting":
+        logger.info(
+            "job %s %s waiting for its child jobs", job.id, job.type, extra={"event": "waiting"}
+        )
     else:
         logger.info("job %s %s handed back", job.id, job.type, extra={"event": "handed_back"})

@@ -298,3 +298,47 @@ async def test_listen_wakes_on_insert_and_cancel(backend):
             await got.wait()
         tg.cancel_scope.cancel()
     assert Wakeup(cancel_job_id=job_id) in wakeups
+
+
+async def test_worker_heartbeats_are_listed_and_removed(backend):
+    from jobrunner._backend import WorkerInfo
+
+    info = WorkerInfo(
+        id="host-a:12:abc",
+        host="host-a",
+        pid=12,
+        version="0.1.0",
+        job_types=("t.a", "t.b"),
+        concurrency=5,
+        running=2,
+        processed=7,
+    )
+    await backend.worker_heartbeat(info)
+    await backend.worker_heartbeat(
+        WorkerInfo(id="host-b:13:def", host="host-b", pid=13, version="0.1.0", concurrency=1)
+    )
+    await backend.worker_heartbeat(attrs_evolve(info, running=3, processed=9))
+    listed = {w.id: w for w in await backend.worker_list()}
+    assert set(listed) == {"host-a:12:abc", "host-b:13:def"}
+    a = listed["host-a:12:abc"]
+    assert (a.job_types, a.running, a.processed, a.concurrency) == (("t.a", "t.b"), 3, 9, 5)
+    assert 0 <= a.seen_seconds_ago < 60
+    await backend.worker_remove("host-a:12:abc")
+    assert [w.id for w in await backend.worker_list()] == ["host-b:13:def"]
+
+
+async def test_overdue_reports_expired_leases(engine, backend):
+    assert await backend.job_overdue() == (0, None)
+    await backend.job_insert_many([NewJob(type="t"), NewJob(type="t")])
+    await claim(backend)
+    expired, longest = await backend.job_overdue()
+    assert expired == 0
+    assert longest >= 0
+    await engine.expire_leases()
+    assert (await backend.job_overdue())[0] == 2
+
+
+def attrs_evolve(value, **changes):
+    import attrs
+
+    return attrs.evolve(value, **changes)
