@@ -5,9 +5,6 @@ The scripted model names the Monkey King differently in each chunk (石猴, 美�
 mentions match an independent longest-match count over the text.
 """
 
-# The fixture is imported here until conftest.py registers it; parameters then shadow the import.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import json
@@ -17,7 +14,6 @@ from typing import Any
 
 import openai
 import pytest
-from standins.openai_fixture import openai_standin  # noqa: F401  (fixture)
 from standins.openai_server import OpenAIStandIn, Reply, answer
 
 from jobrunner_cineqo._cast import CastOptions, ChapterText, estimate_tokens

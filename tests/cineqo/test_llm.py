@@ -1,8 +1,5 @@
 """CastExtractor through the real openai.AsyncOpenAI against the local stand-in server."""
 
-# The fixture is imported here until conftest.py registers it; parameters then shadow the import.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import contextlib
@@ -13,7 +10,6 @@ from typing import Any
 
 import openai
 import pytest
-from standins.openai_fixture import openai_standin  # noqa: F401  (fixture)
 from standins.openai_server import (
     OpenAIStandIn,
     Reply,
