@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+class JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
+    """Adds the job's fields to each record, keeping the caller's own `extra` too
+    (the stdlib adapter would replace it)."""
+
+    def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
 @attrs.define(eq=False)
 class JobContext:
     """The running job as its handler sees it.
@@ -53,7 +62,7 @@ class JobContext:
         """A logger whose lines carry the job's id, type, attempt and user."""
         if self._log is None:  # built on first use: most jobs never log
             job = self.job
-            self._log = logging.LoggerAdapter(
+            self._log = JobLogAdapter(
                 logging.getLogger("jobrunner.job"),
                 {
                     "job_id": job.id,
@@ -97,7 +106,10 @@ class JobContext:
         """Report progress between 0 and 1; cheap to call often (writes are throttled)."""
         self.progress_value = min(max(float(fraction), 0.0), 1.0)
         if message is not None:
-            self.progress_message = message[:500]
+            # NUL and lone surrogates cannot be stored in PostgreSQL text: escape them.
+            self.progress_message = (
+                message[:500].replace("\x00", "\\0").encode("utf-8", "backslashreplace").decode()
+            )
         self.progress_dirty = True
 
     def resource(self, name: str) -> Any:

@@ -169,6 +169,7 @@ class Worker:
                 return
             if asked < 0:
                 continue  # the database failed; _claim_into already backed off
+            # Outcomes not yet written may hand jobs back (retries): write them, then look again.
             if self._burst and asked > 0 and got == 0 and not self.running:
                 return
             if asked == 0:
@@ -254,6 +255,14 @@ class Worker:
             stale.stop("lost")
         self.running[job.id] = attempt
         self.observer.job_started(job)
+        if _job_log.isEnabledFor(logging.INFO):
+            attempt.ctx.log.info(
+                "job %s %s claimed (attempt %s)",
+                job.id,
+                job.type,
+                job.attempts,
+                extra={"event": "claimed"},
+            )
         return attempt
 
     async def _run_one(self, attempt: Attempt) -> None:

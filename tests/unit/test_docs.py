@@ -14,7 +14,9 @@ import pytest
 from jobrunner._cli._parser import build_parser
 from jr_support import REPO
 
-DOC_FILES = sorted([REPO / "README.md", *(REPO / "docs").glob("*.md")])
+DOC_FILES = sorted(
+    [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "docs" / "zh").glob("*.md")]
+)
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
 _FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 import anyio
@@ -42,7 +43,7 @@ def dispatch(args: argparse.Namespace) -> int:
         setup_logging("warning")
     try:
         try:
-            return anyio.run(commands[args.command], args)
+            return anyio.run(commands[args.command], args, backend_options=_loop_options(args))
         except BaseExceptionGroup as group:
             raise _single(group) from None
     except KeyboardInterrupt:
@@ -53,6 +54,17 @@ def dispatch(args: argparse.Namespace) -> int:
     except (DatabaseError, JobrunnerError) as exc:
         _error(exc)
         return 1
+
+
+def _loop_options(args: argparse.Namespace) -> dict[str, bool]:
+    """Workers run on uvloop when it is installed (`pip install 'jobrunner[fast]'`)."""
+    if args.command != "run" or os.environ.get("JOBRUNNER_UVLOOP", "1") == "0":
+        return {}
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return {}
+    return {"use_uvloop": True}
 
 
 def _single(group: BaseExceptionGroup) -> BaseException:
