@@ -56,7 +56,7 @@ class Attempt:
 def error_text(exc: BaseException) -> str:
     """`Type: message`, without secrets, bounded in size."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    text = redact(text.replace("\x00", "\\0"))
+    text = redact(text.replace("\x00", "\\0").encode("utf-8", "backslashreplace").decode())
     if len(text) > MAX_ERROR_CHARS:
         text = text[: MAX_ERROR_CHARS - 40] + f"… [{len(text) - MAX_ERROR_CHARS + 40} chars cut]"
     return text

@@ -138,7 +138,7 @@ def encode_json(value: Any, *, what: str, max_bytes: int) -> str:
     """Serialise `value` as strict JSON (no NaN) within `max_bytes`, or raise PayloadError."""
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
     if "\x00" in text:
         # PostgreSQL's jsonb cannot hold NUL; refuse it the same way everywhere.

@@ -51,7 +51,5 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "botocore", "aiobotocore"):
+    for noisy in ("httpx", "httpcore", "botocore", "aiobotocore", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    # The pool warns on every reconnection attempt; the worker's Outage reports an outage once.
-    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, root.level))

@@ -170,7 +170,7 @@ class Worker:
             if asked < 0:
                 continue  # the database failed; _claim_into already backed off
             # Outcomes not yet written may hand jobs back (retries): write them, then look again.
-            if self._burst and asked > 0 and got == 0 and not self.running:
+            if self._burst and asked > 0 and got == 0 and not self.running and not self.completer:
                 return
             if asked == 0:
                 await self._wait(None)  # no free slot: a finishing job wakes us
@@ -226,6 +226,8 @@ class Worker:
     async def _idle_timeout(self) -> float:
         """Sleep until the next scheduled job is due, or the poll interval, whichever is first."""
         timeout = self.poll_interval
+        if self._burst and len(self.completer):
+            return 0.05  # look again once the buffered outcomes are written
         if self.running and self._burst:
             return timeout
         if self._retry_due is not None:

@@ -40,7 +40,7 @@ def test_four_workers_share_one_table(pg_url, pg_schema, plugin_env, tmp_path: P
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(
             f'INSERT INTO "{pg_schema}".job (type, payload) '
-            "SELECT 'record.run', json_build_object('sleep', (i %% 5) * 0.002) "
+            "SELECT 'record.run', json_build_object('sleep', 0.03 + (i %% 5) * 0.005) "
             "FROM generate_series(1, %s) AS i",
             [jobs],
         )

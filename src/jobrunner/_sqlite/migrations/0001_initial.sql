@@ -7,10 +7,12 @@ CREATE TABLE {job} (
     type              TEXT    NOT NULL CHECK (type <> ''),
     queue             TEXT    NOT NULL DEFAULT 'default',
     user_id           TEXT,
-    parent_id         INTEGER REFERENCES {job} (id) ON DELETE SET NULL,
+    parent_id         INTEGER,  -- no foreign key, as on PostgreSQL: it would tax every write
     status            TEXT    NOT NULL DEFAULT 'pending'
                       CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
-    priority          INTEGER NOT NULL DEFAULT 0,
+    -- Ranges as PostgreSQL's integer, so both engines refuse the same values.
+    priority          INTEGER NOT NULL DEFAULT 0
+                      CHECK (priority BETWEEN -2147483648 AND 2147483647),
     payload           TEXT    NOT NULL DEFAULT '{{}}',
     result            TEXT,
     error             TEXT,
@@ -18,7 +20,7 @@ CREATE TABLE {job} (
     progress_message  TEXT,
     checkpoint        TEXT,
     attempts          INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
-    max_attempts      INTEGER CHECK (max_attempts >= 1),
+    max_attempts      INTEGER CHECK (max_attempts BETWEEN 1 AND 2147483647),
     run_at            REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
     created_at        REAL    NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0),
     started_at        REAL,

@@ -1,0 +1,5 @@
+"""The SQLite backend: the embedded default, for one host."""
+
+from ._backend import SQLiteBackend
+
+__all__ = ("SQLiteBackend",)

@@ -1,0 +1,283 @@
+-- job_insert --
+-- Enqueue one job (run once per job inside one transaction, so ids match the input order).
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
+                   created_at)
+VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now)
+RETURNING id
+
+-- job_claim_candidates --
+-- The best runnable pending jobs of one type, at most `free`, as one row of JSON
+-- [[id, priority, run_at µs], ...]. Read under the claim's write lock.
+SELECT json_group_array(json_array(id, priority, CAST(round(run_at * 1000000) AS INTEGER))) FROM (
+    SELECT id, priority, run_at FROM {job}
+    WHERE status = 'pending' AND type = :type AND run_at <= :now
+      AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+    ORDER BY priority DESC, run_at, id
+    LIMIT :free
+)
+
+-- job_claim --
+-- Mark the picked jobs running; `picked` is JSON [[id, max_attempts, lease], ...].
+UPDATE {job} AS job
+SET status = 'running',
+    attempts = job.attempts + 1,
+    max_attempts = coalesce(job.max_attempts, p.max_attempts),
+    locked_by = :worker,
+    locked_until = :now + p.lease,
+    started_at = :now,
+    finished_at = NULL
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS max_attempts,
+             json_extract(value, '$[2]') AS lease
+      FROM json_each(:picked)) AS p
+WHERE job.id = p.id AND job.status = 'pending'
+
+-- job_get_many --
+-- Jobs by id (JSON array `ids`) as one row: a JSON array of objects, JSON columns embedded.
+-- Times are integer microseconds: JSON keeps only 15 significant digits of a REAL.
+SELECT json_group_array(json_object(
+    'id', id, 'type', type, 'queue', queue, 'user_id', user_id, 'parent_id', parent_id,
+    'status', status, 'priority', priority, 'payload', json(payload), 'result', json(result),
+    'error', error, 'progress', progress, 'progress_message', progress_message,
+    'checkpoint', json(checkpoint), 'attempts', attempts, 'max_attempts', max_attempts,
+    'run_at', CAST(round(run_at * 1000000) AS INTEGER),
+    'created_at', CAST(round(created_at * 1000000) AS INTEGER),
+    'started_at', CAST(round(started_at * 1000000) AS INTEGER),
+    'finished_at', CAST(round(finished_at * 1000000) AS INTEGER),
+    'locked_until', CAST(round(locked_until * 1000000) AS INTEGER),
+    'locked_by', locked_by, 'cancel_requested', cancel_requested))
+FROM {job}
+WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- job_owned --
+-- Which held attempts (JSON [[id, attempt], ...]) this worker still owns, as one row of JSON
+-- [[id, cancel_requested], ...]: the fence of job_finish_many and job_extend_leases.
+SELECT json_group_array(json_array(job.id, job.cancel_requested))
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt
+      FROM json_each(:held)) AS u
+JOIN {job} AS job ON job.id = u.id
+WHERE job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = :worker
+
+-- job_finish_many --
+-- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
+-- `released` hands a job back untouched (shutdown) and `waiting` parks it until its children
+-- end: both make it pending again without counting the attempt.
+-- `outcomes` is JSON [[id, attempt, status, result, error, delay], ...].
+UPDATE {job} AS job
+SET status = CASE WHEN u.status IN ('released', 'waiting') THEN 'pending' ELSE u.status END,
+    attempts = CASE WHEN u.status IN ('released', 'waiting') THEN job.attempts - 1
+                    ELSE job.attempts END,
+    result = u.result,
+    error = CASE WHEN u.status IN ('released', 'waiting') THEN job.error ELSE u.error END,
+    progress = CASE WHEN u.status = 'completed' THEN 1.0 ELSE job.progress END,
+    run_at = CASE WHEN u.status IN ('pending', 'released', 'waiting') THEN :now + u.delay
+                  ELSE job.run_at END,
+    finished_at = CASE WHEN u.status IN ('pending', 'released', 'waiting') THEN NULL
+                       ELSE :now END,
+    locked_by = NULL,
+    locked_until = NULL
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt,
+             json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS result,
+             json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS delay
+      FROM json_each(:outcomes)) AS u
+WHERE job.id = u.id
+  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = :worker
+
+-- job_wake_parents --
+-- After job_finish_many, in its transaction: run parked parents now once none of their
+-- children is pending or running. Candidates are the jobs just parked (`parked`, JSON ids;
+-- their children may all have ended already) and the parents of the jobs just ended (`ended`).
+UPDATE {job} AS parent
+SET run_at = :now
+WHERE parent.id IN (
+        SELECT value FROM json_each(:parked)
+        UNION
+        SELECT parent_id FROM {job}
+        WHERE id IN (SELECT value FROM json_each(:ended)) AND parent_id IS NOT NULL)
+  AND parent.status = 'pending' AND parent.run_at > :now
+  AND NOT EXISTS (
+        SELECT 1 FROM {job} AS child
+        WHERE child.parent_id = parent.id AND child.status IN ('pending', 'running'))
+
+-- job_extend_leases --
+-- Extend the leases of jobs this worker still holds; says which of them were asked to cancel.
+-- `held` is JSON [[id, attempt, lease], ...].
+UPDATE {job} AS job
+SET locked_until = :now + u.lease
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt,
+             json_extract(value, '$[2]') AS lease
+      FROM json_each(:held)) AS u
+WHERE job.id = u.id
+  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = :worker
+
+-- job_rescue_expired --
+-- Take back running jobs whose lease ran out: retry them, or fail them when out of attempts.
+UPDATE {job}
+SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts >= coalesce(max_attempts, 1) THEN 'failed'
+                  ELSE 'pending' END,
+    error = 'LeaseExpired: worker ' || coalesce(locked_by, '?')
+            || ' stopped renewing the lease of attempt ' || attempts,
+    finished_at = CASE WHEN cancel_requested OR attempts >= coalesce(max_attempts, 1)
+                       THEN :now END,
+    run_at = :now,
+    locked_by = NULL,
+    locked_until = NULL
+WHERE id IN (
+    SELECT id FROM {job}
+    WHERE status = 'running' AND locked_until < :now
+    ORDER BY locked_until
+    LIMIT :limit
+)
+RETURNING id, type, status
+
+-- job_progress_many --
+-- Store progress reports, fenced like every other change to a running job.
+-- `held` is JSON [[id, attempt, progress, message], ...].
+UPDATE {job} AS job
+SET progress = u.progress, progress_message = u.message
+FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt,
+             json_extract(value, '$[2]') AS progress, json_extract(value, '$[3]') AS message
+      FROM json_each(:held)) AS u
+WHERE job.id = u.id
+  AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = :worker
+
+-- job_checkpoint_set --
+-- Merge one key into a running job's checkpoint, fenced. json_patch drops the old value, then
+-- the new member is appended as text: SQLite's JSON paths cannot name every key (a `"` in it),
+-- and json_patch alone would merge nested objects and drop their nulls.
+UPDATE {job}
+SET checkpoint = (
+    SELECT CASE WHEN rest = '{{}}' THEN '{{' ELSE substr(rest, 1, length(rest) - 1) || ',' END
+           || json_quote(:key) || ':' || json(:value) || '}}'
+    FROM (SELECT json_patch(coalesce(checkpoint, '{{}}'), json_object(:key, NULL)) AS rest)
+)
+WHERE id = :id AND status = 'running' AND attempts = :attempt AND locked_by = :worker
+RETURNING id
+
+-- job_cancel --
+-- Cancel a pending job at once; ask a running one to stop. Final jobs are left as they are.
+UPDATE {job}
+SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'pending' THEN :now ELSE finished_at END,
+    cancel_requested = cancel_requested OR status = 'running'
+WHERE id = :id
+RETURNING *
+
+-- job_retry --
+-- Put a finished job back in the queue with a fresh set of attempts.
+UPDATE {job}
+SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL, result = NULL,
+    cancel_requested = 0, progress = NULL, progress_message = NULL
+WHERE id = :id AND status IN ('failed', 'cancelled', 'completed')
+RETURNING *
+
+-- job_get --
+-- One job by id.
+SELECT * FROM {job} WHERE id = :id
+
+-- job_list --
+-- Jobs matching optional filters, newest first.
+SELECT * FROM {job}
+WHERE (:status IS NULL OR status = :status)
+  AND (:type IS NULL OR type = :type)
+  AND (:user_id IS NULL OR user_id = :user_id)
+  AND (:parent_id IS NULL OR parent_id = :parent_id)
+ORDER BY id DESC
+LIMIT :limit
+
+-- job_stats --
+-- Counts by type and status, with the age of the oldest runnable pending job.
+SELECT type, status, count(*) AS count,
+       :now - min(run_at) FILTER (WHERE status = 'pending' AND run_at <= :now)
+           AS oldest_pending_seconds
+FROM {job}
+GROUP BY type, status
+ORDER BY type, status
+
+-- job_next_run_at --
+-- Seconds until the next pending job of these types becomes runnable (null when none waits).
+SELECT min(run_at) - :now AS seconds
+FROM {job}
+WHERE status = 'pending' AND type IN (SELECT value FROM json_each(:types))
+
+-- job_delete_finished_before --
+-- Delete up to `limit` finished jobs that finished more than `seconds` ago.
+DELETE FROM {job}
+WHERE id IN (
+    SELECT id FROM {job}
+    WHERE status IN ('completed', 'failed', 'cancelled') AND finished_at < :now - :seconds
+    ORDER BY finished_at
+    LIMIT :limit
+)
+
+-- job_overdue --
+-- Running jobs whose lease has expired (not yet rescued), and the longest-running job's age.
+SELECT count(*) FILTER (WHERE locked_until < :now) AS expired_leases,
+       :now - min(started_at) AS longest_running_seconds
+FROM {job}
+WHERE status = 'running'
+
+-- job_cancel_requested --
+-- Running jobs asked to cancel: a listener in another process stops those it runs.
+SELECT id FROM {job} WHERE status = 'running' AND cancel_requested
+
+-- wakeup_jobs --
+-- Tell listeners in other processes that jobs may have become runnable.
+UPDATE {wakeup} SET jobs = jobs + 1
+
+-- wakeup_cancels --
+-- Tell listeners in other processes that a running job was asked to cancel.
+UPDATE {wakeup} SET cancels = cancels + 1
+
+-- wakeup_read --
+-- The wake-up counters, read when `PRAGMA data_version` changed.
+SELECT jobs, cancels FROM {wakeup}
+
+-- worker_heartbeat --
+-- Register or refresh a worker's heartbeat row.
+INSERT INTO {workers} (id, host, pid, version, job_types, concurrency, running, processed,
+                       started_at, last_seen)
+VALUES (:id, :host, :pid, :version, :job_types, :concurrency, :running, :processed, :now, :now)
+ON CONFLICT (id) DO UPDATE
+SET running = excluded.running, processed = excluded.processed, last_seen = excluded.last_seen
+
+-- worker_remove --
+-- Forget a worker that stopped cleanly, and heartbeats older than `stale_seconds`.
+DELETE FROM {workers} WHERE id = :id OR last_seen < :now - :stale_seconds
+
+-- worker_list --
+-- Known workers with the seconds since each was last seen.
+SELECT id, host, pid, version, job_types, concurrency, running, processed, started_at,
+       :now - last_seen AS seen_seconds_ago
+FROM {workers}
+ORDER BY host, pid
+
+-- tables --
+-- The tables in the database file, without SQLite's own.
+SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
+
+-- migrations_create --
+-- The bookkeeping table of applied migrations.
+CREATE TABLE IF NOT EXISTS {migrations} (
+    version            INTEGER PRIMARY KEY,
+    name               TEXT NOT NULL,
+    jobrunner_version  TEXT NOT NULL,
+    applied_at         REAL NOT NULL
+)
+
+-- migrations_applied --
+-- The versions applied so far.
+SELECT version FROM {migrations}
+
+-- migration_record --
+-- Remember that a migration was applied, and by which jobrunner.
+INSERT INTO {migrations} (version, name, jobrunner_version, applied_at)
+VALUES (:version, :name, :jobrunner_version, :now)
+
+-- schema_version --
+-- The highest applied migration and the jobrunner version that applied it.
+SELECT version, jobrunner_version FROM {migrations} ORDER BY version DESC LIMIT 1
+
+-- schema_columns --
+-- The columns the job table has now.
+SELECT name FROM pragma_table_info(:table)
