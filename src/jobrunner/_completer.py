@@ -31,7 +31,8 @@ class Completer:
 
     def add(self, outcome: Outcome) -> None:
         self._buffer.append(outcome)
-        self._ready.set()
+        if len(self._buffer) == 1:  # the first of a batch wakes the flusher
+            self._ready.set()
 
     @property
     def pending(self) -> list[Outcome]:

@@ -52,10 +52,13 @@ class JobContext:
     progress_message: str | None = attrs.field(default=None, init=False)
     progress_dirty: bool = attrs.field(default=False, init=False)
     cancel_requested: bool = attrs.field(default=False, init=False)
-    _checkpoint: dict[str, Any] = attrs.field(init=False)
+    _saved: dict[str, Any] | None = attrs.field(default=None, init=False)
 
-    def __attrs_post_init__(self) -> None:
-        self._checkpoint = dict(self.job.checkpoint or {})
+    @property
+    def _checkpoint(self) -> dict[str, Any]:
+        if self._saved is None:  # copied on first use: most jobs never checkpoint
+            self._saved = dict(self.job.checkpoint or {})
+        return self._saved
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:

@@ -77,8 +77,10 @@ class Worker:
     _stop_now: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _burst: bool = attrs.field(default=False, init=False)
     _retry_due: float | None = attrs.field(default=None, init=False)
+    _observing: bool = attrs.field(default=False, init=False)
 
     def __attrs_post_init__(self) -> None:
+        self._observing = type(self.observer) is not Observer  # skip no-op calls per job
         self.outage = Outage(
             max_delay=self.settings.error_retry_delay, on_failure=self.observer.loop_error
         )
@@ -175,7 +177,10 @@ class Worker:
             if asked == 0:
                 await self._wait(None)  # no free slot: a finishing job wakes us
             elif got == asked:
-                await self._wait(0)  # a full batch: more may be waiting
+                # A full batch: more may be waiting. Claim again at once while slots are free,
+                # so the next claim is in flight while this batch runs.
+                if len(self.running) >= self.settings.concurrency:
+                    await self._wait(None)
             else:
                 await self._wait(await self._idle_timeout())
             self._check_memory()
@@ -256,7 +261,8 @@ class Worker:
         if stale is not None:  # we lost this job's lease earlier and now claimed it again
             stale.stop("lost")
         self.running[job.id] = attempt
-        self.observer.job_started(job)
+        if self._observing:
+            self.observer.job_started(job)
         if _job_log.isEnabledFor(logging.INFO):
             attempt.ctx.log.info(
                 "job %s %s claimed (attempt %s)",
@@ -283,7 +289,8 @@ class Worker:
                 self._retry_due = due if self._retry_due is None else min(self._retry_due, due)
             self.completer.add(outcome)
             self.stats[outcome.status] += 1
-            self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
+            if self._observing:
+                self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
             _log_outcome(attempt, outcome)
         else:
             self.stats["lost"] += 1

@@ -36,6 +36,9 @@ _FINAL = frozenset({"completed", "failed", "cancelled"})
 # Hot-path statements take their array parameters, and return rows, in the binary format:
 # psycopg then packs lists without quoting each element as text.
 _BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
+# Batch updates keyed by `= ANY($ids)` are planned for their actual parameters every time:
+# a prepared generic plan guesses 10 rows and picks poor joins for batches of hundreds.
+_CUSTOM = frozenset({"job_finish_many", "job_extend_leases", "job_progress_many"})
 
 
 def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
@@ -59,7 +62,8 @@ class PostgresBackend:
 
     def __attrs_post_init__(self) -> None:
         t = self.table
-        self.channel = f"jobrunner_{self.schema}_{t}"[:63]
+        # PostgreSQL limits channel names to 63 bytes (not characters): cut on a byte count.
+        self.channel = f"jobrunner_{self.schema}_{t}".encode()[:63].decode("utf-8", "ignore")
         self._names = {
             "job": sql.Identifier(self.schema, t),
             "migrations": sql.Identifier(self.schema, f"{t}_migrations"),
@@ -101,8 +105,6 @@ class PostgresBackend:
         kwargs: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": self.connect_timeout,
-            # Generic plans guess 10 rows for `= ANY($1)` and pick poor joins for batches.
-            "options": "-c plan_cache_mode=force_custom_plan",
         }
         if not self.prepare:
             kwargs["prepare_threshold"] = None
@@ -146,7 +148,9 @@ class PostgresBackend:
     async def _fetch(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         async with self._connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(self._queries[name], params, binary=name in _BINARY)
+            await cur.execute(
+                self._queries[name], params, binary=name in _BINARY, prepare=name not in _CUSTOM
+            )
             return await cur.fetchall() if cur.description else []
 
     # -- schema --------------------------------------------------------------------------
@@ -285,6 +289,8 @@ class PostgresBackend:
                     "final_ids": [o.id for o in outcomes if o.status in _FINAL],
                     "worker": worker,
                 },
+                binary=True,
+                prepare=False,
             )
             return {row[0] for row in await cur.fetchall()}
 
