@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -11,6 +13,7 @@ HOST = "127.0.0.1"
 PORT = 5432
 USER = "postgres"
 PREFIX = "bench_"
+RUN_LOCK = 0x6A6F6272  # advisory lock key held by a benchmark run ("jobr")
 
 
 def dsn(database: str) -> str:
@@ -26,22 +29,40 @@ def database_for(library: str) -> str:
     return f"{PREFIX}{library}"
 
 
-def recreate_database(name: str) -> str:
-    """Drop and create ``name`` (only ``bench_*`` names), returning its DSN."""
+def _bench_identifier(name: str) -> sql.Identifier:
+    # Other engineers' databases live on the same server: never touch a non-bench one.
     if not name.startswith(PREFIX):
-        raise ValueError(f"refusing to recreate {name!r}: only {PREFIX}* databases")
-    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        ident = sql.Identifier(name)
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-    return dsn(name)
+        raise ValueError(f"refusing to drop {name!r}: only {PREFIX}* databases")
+    return sql.Identifier(name)
 
 
 def drop_database(name: str) -> None:
-    if not name.startswith(PREFIX):
-        raise ValueError(f"refusing to drop {name!r}: only {PREFIX}* databases")
+    """Drop ``name`` (only ``bench_*`` names), closing its connections."""
+    ident = _bench_identifier(name)
     with psycopg.connect(admin_dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+def recreate_database(name: str) -> str:
+    """Drop and create ``name`` (only ``bench_*`` names), returning its DSN."""
+    drop_database(name)
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(_bench_identifier(name)))
+    return dsn(name)
+
+
+@contextmanager
+def exclusive_run() -> Iterator[None]:
+    """Hold a server-wide advisory lock so that two benchmark runs never overlap.
+
+    Both would recreate the same ``bench_*`` databases and share two cores.
+    """
+    with psycopg.connect(admin_dsn(), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK,)).fetchone()
+        if not (row and row[0]):
+            print("another benchmark run is in progress; waiting for it", file=sys.stderr)
+            conn.execute("SELECT pg_advisory_lock(%s)", (RUN_LOCK,))
+        yield  # the lock goes with the connection
 
 
 def server_version() -> str:
@@ -62,6 +83,16 @@ async def committed_transactions(database: str) -> int:
     if row is None:
         raise LookupError(f"no pg_stat_database row for {database!r}")
     return int(row[0])
+
+
+async def vacuum_analyze(conninfo: str) -> None:
+    """VACUUM ANALYZE the whole database (catalogs too).
+
+    Installing a schema churns the catalogs; without this, an autovacuum worker may come to
+    tidy them up in the middle of an idle measurement, and its transactions would count.
+    """
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+        await conn.execute("VACUUM ANALYZE")
 
 
 async def insert_generated_rows(

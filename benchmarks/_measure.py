@@ -31,9 +31,26 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 1
+    problem = check_result(result)
+    if problem:
+        print(json.dumps({"error": f"{args.module}.run {problem}"}), flush=True)
+        return 1
     note = result.pop("note", None)
     print(json.dumps({"metrics": result, "note": note}), flush=True)
     return 0
+
+
+def check_result(result: object) -> str | None:
+    """Why ``result`` is not ``{name: number, …, "note": str}``, or None if it is."""
+    if not isinstance(result, dict):
+        return f"returned {type(result).__name__}, not a dict"
+    for key, value in result.items():
+        if key == "note":
+            if not (value is None or isinstance(value, str)):
+                return "returned a non-string note"
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            return f"returned {key!r}: {value!r:.80}, not a number"
+    return None
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import anyio
 
 from benchmarks import _db, _procfs
+from benchmarks._wirecount import CountingProxy, counting_proxy
 from benchmarks._workerproc import WorkerError, WorkerProcess, start_worker
 
 Result = dict[str, float | str]
@@ -28,7 +29,7 @@ LATENCY_SAMPLES = 200
 LATENCY_GAP = 0.005
 WARMUP_JOBS = 10
 SLEEP_CONCURRENCY = 200
-IDLE_SETTLE = 11.0  # PostgreSQL may hold a backend's stats up to 10 s before flushing
+IDLE_SETTLE = 12.0  # PostgreSQL may hold a backend's stats up to 10 s before flushing
 IDLE_WINDOW = 10.0
 
 
@@ -41,29 +42,45 @@ class Enqueuer(Protocol):
 
 
 class Adapter(Protocol):
-    name: str
-    jobs_cap: int | None  # throughput scenarios use at most this many jobs
+    """What the generic scenarios need from a library (see README.md, "Adding a scenario")."""
 
-    async def install(self, dsn: str) -> None: ...
+    @property
+    def name(self) -> str:
+        """Display name, used in notes and errors."""
 
-    def enqueuer(self, dsn: str) -> AbstractAsyncContextManager[Enqueuer]: ...
+    @property
+    def jobs_cap(self) -> int | None:
+        """Throughput scenarios use at most this many jobs (None: no cap)."""
+
+    async def install(self, dsn: str) -> None:
+        """Create the library's schema in the (fresh, empty) database."""
+
+    def enqueuer(self, dsn: str) -> AbstractAsyncContextManager[Enqueuer]:
+        """A client with an open connection, as an application would hold one."""
 
     def worker_command(
         self, dsn: str, *, handler: str, expect: int, concurrency: int | None
-    ) -> list[str]: ...
+    ) -> list[str]:
+        """Command line of one worker process speaking the protocol of ``_workerproc``.
 
-    async def unfinished(self, dsn: str) -> int: ...
+        ``concurrency`` None means the library's own best setting for no-op jobs.
+        """
+
+    async def unfinished(self, dsn: str) -> int:
+        """Jobs not yet finished (checked after a throughput run: must be 0)."""
 
 
 def _capped(adapter: Adapter, jobs: int) -> tuple[int, Result]:
-    if adapter.jobs_cap is not None and jobs > adapter.jobs_cap:
-        return adapter.jobs_cap, {"note": f"{adapter.name}: {adapter.jobs_cap:,} jobs, not {jobs:,}"}
+    cap = adapter.jobs_cap
+    if cap is not None and jobs > cap:
+        return cap, {"note": f"{adapter.name}: {cap:,} jobs instead of {jobs:,} (too slow)"}
     return jobs, {}
 
 
 async def _throughput(
     adapter: Adapter, dsn: str, count: int, *, handler: str, concurrency: int | None, timeout: float
-) -> float:
+) -> Result:
+    """Enqueue ``count`` jobs, run one worker until all are done: jobs/s and CPU per job."""
     await adapter.install(dsn)
     async with adapter.enqueuer(dsn) as enqueuer:
         await enqueuer.enqueue_many(count)
@@ -76,7 +93,11 @@ async def _throughput(
     left = await adapter.unfinished(dsn)
     if left:
         raise WorkerError(f"{adapter.name}: {left} jobs still unfinished after the worker stopped")
-    return count / float(done["elapsed"])
+    result: Result = {"jobs/s": count / float(done["elapsed"])}
+    if "cpu" in done:
+        # The worker's own CPU per job: far less sensitive than jobs/s to a busy machine.
+        result["worker CPU µs/job"] = float(done["cpu"]) / count * 1e6
+    return result
 
 
 def drain(adapter: Adapter, *, concurrency: int | None = None) -> Scenario:
@@ -85,10 +106,10 @@ def drain(adapter: Adapter, *, concurrency: int | None = None) -> Scenario:
     async def run(dsn: str, jobs: int, **options: Any) -> Result:
         count, extra = _capped(adapter, jobs)
         timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
-        rate = await _throughput(
+        result = await _throughput(
             adapter, dsn, count, handler="noop", concurrency=concurrency, timeout=timeout
         )
-        return {"jobs/s": rate, **extra}
+        return {**result, **extra}
 
     return run
 
@@ -99,10 +120,10 @@ def sleep(adapter: Adapter) -> Scenario:
     async def run(dsn: str, jobs: int, **options: Any) -> Result:
         count, extra = _capped(adapter, jobs)
         timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
-        rate = await _throughput(
+        result = await _throughput(
             adapter, dsn, count, handler="sleep", concurrency=SLEEP_CONCURRENCY, timeout=timeout
         )
-        return {"jobs/s": rate, **extra}
+        return {**result, **extra}
 
     return run
 
@@ -157,32 +178,39 @@ def enqueue(adapter: Adapter) -> Scenario:
 
 
 def idle(adapter: Adapter) -> Scenario:
-    """An idle worker for 10 s: queries/s it causes, its CPU %, its RSS."""
+    """A freshly started, idle worker for 10 s: its queries/s, CPU % and RSS."""
 
     async def run(dsn: str, jobs: int, **options: Any) -> Result:
         await adapter.install(dsn)
+        await _db.vacuum_analyze(dsn)
         database = dsn.rsplit("/", 1)[1]
-        command = adapter.worker_command(dsn, handler="latency", expect=0, concurrency=None)
-        async with start_worker(command) as worker, adapter.enqueuer(dsn) as enqueuer:
-            await _warm_up(worker, enqueuer)
-            await anyio.sleep(IDLE_SETTLE)
-            xact0, cpu0, t0 = (
-                await _db.committed_transactions(database),
-                _procfs.cpu_seconds(worker.pid),
-                time.perf_counter(),
+        async with counting_proxy(dsn) as proxy:
+            command = adapter.worker_command(
+                proxy.dsn, handler="latency", expect=0, concurrency=None
             )
-            await anyio.sleep(IDLE_WINDOW)
-            xact1, cpu1, t1 = (
-                await _db.committed_transactions(database),
-                _procfs.cpu_seconds(worker.pid),
-                time.perf_counter(),
-            )
-            rss = _procfs.rss_mib(worker.pid)
-            await worker.stop()
+            async with start_worker(command) as worker:
+                # No warm-up jobs: a LISTENing backend commits one transaction per NOTIFY
+                # it receives and may publish that count at any later time.
+                await anyio.sleep(IDLE_SETTLE)
+                before = await _idle_sample(database, worker, proxy)
+                await anyio.sleep(IDLE_WINDOW)
+                after = await _idle_sample(database, worker, proxy)
+                rss = _procfs.rss_mib(worker.pid)
+                await worker.stop()
+        seconds = after[0] - before[0]
         return {
-            "queries/s": (xact1 - xact0) / (t1 - t0),
-            "CPU %": 100.0 * (cpu1 - cpu0) / (t1 - t0),
+            "queries/s": (after[1] - before[1]) / seconds,
+            "server xacts/s": (after[2] - before[2]) / seconds,
+            "CPU %": 100.0 * (after[3] - before[3]) / seconds,
             "RSS MiB": rss,
         }
 
     return run
+
+
+async def _idle_sample(
+    database: str, worker: WorkerProcess, proxy: CountingProxy
+) -> tuple[float, int, int, float]:
+    """(time, statements sent, transactions committed in ``database``, worker CPU seconds)."""
+    xacts = await _db.committed_transactions(database)
+    return time.perf_counter(), proxy.statements, xacts, _procfs.cpu_seconds(worker.pid)

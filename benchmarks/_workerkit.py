@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,12 @@ def python_module(module: str) -> list[str]:
     return [sys.executable, "-m", module]
 
 
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all threads) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def emit(event: str, **fields: Any) -> None:
     sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
     sys.stdout.flush()
@@ -74,14 +81,21 @@ class Tally:
     on_expected: Callable[[], None] = lambda: None
     handled: int = 0
     started: float = 0.0
+    cpu_started: float = 0.0
 
     def start(self) -> None:
         """Mark the start of the timed run and tell the harness we are ready."""
         self.started = time.perf_counter()
+        self.cpu_started = cpu_seconds()
         emit("ready")
 
     def finish(self) -> None:
-        emit("done", handled=self.handled, elapsed=time.perf_counter() - self.started)
+        emit(
+            "done",
+            handled=self.handled,
+            elapsed=time.perf_counter() - self.started,
+            cpu=cpu_seconds() - self.cpu_started,
+        )
 
     async def handle(self, payload: Mapping[str, Any]) -> None:
         if self.args.handler == "latency":

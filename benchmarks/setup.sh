@@ -21,7 +21,7 @@ for name in ("procrastinate", "pgqueuer", "asyncpg", "psycopg", "jobrunner"):
 PY
 
 if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
-    (cd "$HERE/node" && npm install --no-audit --no-fund --loglevel=error)
+    (cd "$HERE/node" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)
     echo "  node $(node --version), graphile-worker $(node -p "require('$HERE/node/node_modules/graphile-worker/package.json').version")"
 else
     echo "  note: node/npm not found; graphile-worker scenarios will be reported as 'n/a'"

@@ -9,7 +9,6 @@ second as a fallback. Run as ``python -m benchmarks.scenarios._sql --dsn … [--
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

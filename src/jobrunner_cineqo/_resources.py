@@ -194,13 +194,25 @@ async def cineqo_settings(env: Mapping[str, str]) -> AsyncIterator[CineqoSetting
     yield CineqoSettings.from_env(env)
 
 
-@plugin.resource("storage", check=storage_problem)
+async def probe_storage(storage: Any) -> str | None:
+    """`jobrunner doctor`: one authenticated read (a missing key is a fine answer)."""
+    await storage.exists("jobrunner-doctor/probe")
+    return None
+
+
+async def probe_openai(llm: LLM) -> str | None:
+    """`jobrunner doctor`: list the models, the cheapest authenticated call there is."""
+    await llm.client.models.list()
+    return None
+
+
+@plugin.resource("storage", check=storage_problem, probe=probe_storage)
 async def storage(env: Mapping[str, str]) -> AsyncIterator[Any]:
     async with storage_from_env(env) as opened:
         yield opened
 
 
-@plugin.resource("openai", check=openai_problem)
+@plugin.resource("openai", check=openai_problem, probe=probe_openai)
 async def openai_client(env: Mapping[str, str]) -> AsyncIterator[LLM]:
     client, model = client_from_env(env)
     try:
