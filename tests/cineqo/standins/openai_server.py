@@ -175,6 +175,17 @@ def _handler_for(server: OpenAIStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
+        def do_GET(self) -> None:
+            # `GET /v1/models`: what `jobrunner doctor` calls to check the key works.
+            if not self.path.rstrip("/").endswith("/models"):
+                self._send(404, {"error": {"message": f"no route {self.path}"}}, {})
+                return
+            if not self.headers.get("authorization", "").startswith("Bearer "):
+                self._send(401, {"error": {"message": "missing key"}}, {})
+                return
+            model = {"id": "gpt-4o-mini", "object": "model", "created": 1, "owned_by": "standin"}
+            self._send(200, {"object": "list", "data": [model]}, {})
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw_body = self.rfile.read(length)
