@@ -49,6 +49,36 @@ class Observer:
 
     def loop_error(self, doing: str) -> None: ...
 
+    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
+        """A handler raised an unexpected exception; `status` says what the job became."""
+
+
+class Observers(Observer):
+    """Several observers as one."""
+
+    def __init__(self, observers: Sequence[Observer]) -> None:
+        self.observers = list(observers)
+
+    def job_started(self, job: Job) -> None:
+        for o in self.observers:
+            o.job_started(job)
+
+    def job_ended(self, job: Job, status: str, duration: float) -> None:
+        for o in self.observers:
+            o.job_ended(job, status, duration)
+
+    def jobs_rescued(self, rescued: Sequence[Rescued]) -> None:
+        for o in self.observers:
+            o.jobs_rescued(rescued)
+
+    def loop_error(self, doing: str) -> None:
+        for o in self.observers:
+            o.loop_error(doing)
+
+    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
+        for o in self.observers:
+            o.job_raised(job, exc, status)
+
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -291,6 +321,8 @@ class Worker:
             self.stats[outcome.status] += 1
             if self._observing:
                 self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
+                if attempt.failure is not None:
+                    self.observer.job_raised(job, attempt.failure, outcome.status)
             _log_outcome(attempt, outcome)
         else:
             self.stats["lost"] += 1

@@ -16,9 +16,18 @@ from .._logs import setup_logging
 from .._outage import Outage
 from .._runner import Runner
 from .._settings import Settings
+from .._worker import Observers
 from ._common import settings_kwargs
 
 log = logging.getLogger("jobrunner")
+
+
+def _sentry() -> Any:
+    if not os.environ.get("SENTRY_DSN"):
+        return None
+    from .._sentry import sentry_observer
+
+    return sentry_observer(os.environ)
 
 
 def plugin_names(args: argparse.Namespace) -> list[str]:
@@ -47,7 +56,9 @@ async def run(args: argparse.Namespace) -> int:
         from .._metrics import PrometheusObserver
 
         observer = PrometheusObserver()
-    runner = Runner(worker=False, plugins=names, observer=observer, **kwargs)
+    observers: list[Any] = [o for o in (observer, _sentry()) if o is not None]
+    combined = Observers(observers) if len(observers) > 1 else (observers or [None])[0]
+    runner = Runner(worker=False, plugins=names, observer=combined, **kwargs)
     log.info(
         "jobrunner starting: %s; plugins %s; settings %s",
         runner.backend.description,
