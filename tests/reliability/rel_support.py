@@ -1,0 +1,143 @@
+"""Helpers of the reliability suite: worker processes, the suite's plugins, polling the table."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+import psycopg
+
+from jr_support import JOBRUNNER, write_plugin_dist
+
+PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
+# (plugin name, module under plugins/): each is installed as a fake distribution.
+PLUGINS = {
+    "relchaos": "rel_chaos",
+    "relpoison": "rel_poison",
+    "relbad": "rel_bad",
+    "relsecret": "rel_secret",
+}
+FULL = os.environ.get("JOBRUNNER_FULL", "").lower() in {"1", "true", "yes"}
+
+T = TypeVar("T")
+
+
+def install_plugins(site: Path) -> Path:
+    """Install the suite's plugins as fake distributions under `site` (put it on PYTHONPATH)."""
+    for name, module in PLUGINS.items():
+        source = (PLUGINS_DIR / f"{module}.py").read_text()
+        write_plugin_dist(site, f"{name}-plugin", name, module, source)
+    return site
+
+
+def worker_env(site: Path | None, url: str, schema: str, **extra: str) -> dict[str, str]:
+    """The environment of a worker that sees the suite's plugins (in `site`) and uses
+    `schema`; nothing of the test runner's own JOBRUNNER_* settings leaks in."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOBRUNNER_")}
+    if site is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    env.update(
+        DATABASE_URL=url,
+        SIDE_DATABASE_URL=url,
+        JOBRUNNER_SCHEMA=schema,
+        JOBRUNNER_LOG_LEVEL="warning",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@attrs.define(eq=False)
+class WorkerProc:
+    """A `jobrunner run` process whose stdout and stderr go to files."""
+
+    proc: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def term(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self, timeout: float = 60) -> int:
+        """SIGTERM and wait; SIGKILL if it does not exit (a test failure anyway)."""
+        if self.alive():
+            self.term()
+            try:
+                return self.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+        return self.proc.returncode
+
+    def stderr(self) -> str:
+        return self.err.read_text(errors="replace")
+
+    def stdout(self) -> str:
+        return self.out.read_text(errors="replace")
+
+
+def start_worker(
+    env: Mapping[str, str], logs: Path, name: str, *args: str, plugin: str = "relchaos"
+) -> WorkerProc:
+    logs.mkdir(parents=True, exist_ok=True)
+    out, err = logs / f"{name}.out", logs / f"{name}.err"
+    cmd = [JOBRUNNER, "run", "--plugin", plugin, *args]
+    with out.open("wb") as fo, err.open("wb") as fe:
+        proc = subprocess.Popen(cmd, env=dict(env), stdout=fo, stderr=fe)
+    return WorkerProc(proc=proc, out=out, err=err)
+
+
+def jr(env: Mapping[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a `jobrunner` command; returns the completed process (not checked)."""
+    return subprocess.run(
+        [JOBRUNNER, *args], env=dict(env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def wait_until(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.1) -> T:
+    """Poll `probe` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
+def sql(url: str, query: str, params: Iterable[Any] | Mapping[str, Any] | None = None) -> list[Any]:
+    """Run one statement on a fresh autocommit connection; rows, or [] for none."""
+    with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
+        cur = conn.execute(query, params)  # type: ignore[arg-type]
+        return cur.fetchall() if cur.description else []
+
+
+def statuses(url: str, schema: str, table: str = "job") -> dict[str, int]:
+    rows = sql(url, f'SELECT status, count(*) FROM "{schema}"."{table}" GROUP BY status')
+    return {status: count for status, count in rows}
+
+
+def migrate(env: Mapping[str, str]) -> None:
+    done = jr(env, "migrate")
+    assert done.returncode == 0, done.stderr
