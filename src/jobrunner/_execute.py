@@ -23,7 +23,7 @@ from ._errors import (
     Retry,
     WaitForChildren,
 )
-from ._job import Job, encode_json
+from ._job import Job, UnreadableJSON, encode_json
 from ._plugin import Handler
 from ._secrets import redact
 
@@ -53,6 +53,10 @@ class Attempt:
         self.scope.cancel()
 
 
+class MemoryLimitExceeded(RuntimeError):
+    """The worker passed --max-memory while the job ran."""
+
+
 def error_text(exc: BaseException) -> str:
     """`Type: message`, without secrets, bounded in size."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -69,6 +73,8 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
     failure: BaseException | None = None
     with attempt.scope:
         try:
+            if isinstance(job.payload, UnreadableJSON):
+                raise PayloadError(f"payload is not usable JSON: {job.payload}")
             timeout = handler.timeout
             with anyio.fail_after(timeout) if timeout else nullcontext():
                 result = await _call(handler, attempt.ctx)
@@ -78,16 +84,11 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
             )
         except Exception as exc:
             failure = exc
-    if attempt.stop_reason == "lost" or isinstance(failure, LeaseLost):
-        return None
-    if attempt.stop_reason == "cancel":
-        return Outcome(
-            id=job.id, attempt=job.attempts, status="cancelled", error="cancelled on request"
-        )
-    if isinstance(failure, WaitForChildren):
-        return Outcome(id=job.id, attempt=job.attempts, status="waiting", delay=failure.recheck)
-    if attempt.stop_reason == "shutdown":
-        return Outcome(id=job.id, attempt=job.attempts, status="released", error=None)
+    if attempt.stop_reason is not None or isinstance(failure, LeaseLost | WaitForChildren):
+        stopped = _stopped(worker, attempt, failure)
+        if not isinstance(stopped, BaseException):
+            return stopped
+        failure = stopped
     if failure is None:
         if result is None:  # the common case of a handler with nothing to say
             return Outcome(id=job.id, attempt=job.attempts, status="completed")
@@ -98,6 +99,28 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
         else:
             return Outcome(id=job.id, attempt=job.attempts, status="completed", result_json=text)
     return failed(worker, attempt, failure)
+
+
+def _stopped(
+    worker: Worker, attempt: Attempt, failure: BaseException | None
+) -> Outcome | BaseException | None:
+    """The outcome of an attempt that was stopped or parked, or the failure to record."""
+    job = attempt.job
+    if attempt.stop_reason == "lost" or isinstance(failure, LeaseLost):
+        return None
+    if attempt.stop_reason == "cancel":
+        return Outcome(
+            id=job.id, attempt=job.attempts, status="cancelled", error="cancelled on request"
+        )
+    if isinstance(failure, WaitForChildren):
+        return Outcome(id=job.id, attempt=job.attempts, status="waiting", delay=failure.recheck)
+    if attempt.stop_reason == "shutdown":
+        return Outcome(id=job.id, attempt=job.attempts, status="released", error=None)
+    limit = worker.settings.max_memory or 0
+    return MemoryLimitExceeded(
+        f"the worker passed its memory limit ({limit >> 20} MB) while this job ran; "
+        "it was stopped and the attempt counted"
+    )
 
 
 async def _call(handler: Handler, ctx: JobContext) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,14 +116,29 @@ class Job:
         return out
 
 
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _valid_text(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """Text columns must be valid UTF-8 without NUL: PostgreSQL would refuse them."""
+    if value is None:
+        return
+    if "\x00" in value:
+        raise PayloadError(f"{attribute.name} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadError(f"{attribute.name} contains invalid Unicode (lone surrogates)") from None
+
+
 @attrs.frozen(kw_only=True)
 class NewJob:
     """What `enqueue` asks for. Unset fields take the table's defaults."""
 
-    type: str = attrs.field(validator=attrs.validators.min_len(1))
+    type: str = attrs.field(validator=[attrs.validators.min_len(1), _valid_text])
     payload: Any = attrs.field(factory=dict)
-    queue: str = DEFAULT_QUEUE
-    user_id: str | None = None
+    queue: str = attrs.field(default=DEFAULT_QUEUE, validator=_valid_text)
+    user_id: str | None = attrs.field(default=None, validator=_valid_text)
     parent_id: int | None = None
     priority: int = 0
     max_attempts: int | None = None
@@ -134,15 +150,28 @@ class NewJob:
         return encode_json(self.payload, what="payload", max_bytes=max_bytes)
 
 
+class UnreadableJSON(str):
+    """Stands in for a JSON value that could not be decoded (e.g. nested too deeply); a job
+    whose payload is one fails with a PayloadError instead of crashing the worker."""
+
+
+def safe_json_loads(data: str | bytes) -> Any:
+    try:
+        return json.loads(data)
+    except RecursionError:
+        return UnreadableJSON("nested too deeply to decode")
+
+
 def encode_json(value: Any, *, what: str, max_bytes: int) -> str:
     """Serialise `value` as strict JSON (no NaN) within `max_bytes`, or raise PayloadError."""
     try:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
-    if "\x00" in text:
-        # PostgreSQL's jsonb cannot hold NUL; refuse it the same way everywhere.
-        raise PayloadError(f"{what} contains a NUL character (\\u0000), which is not allowed")
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        # PostgreSQL's jsonb cannot hold NUL (json.dumps writes it as \u0000): refuse it the
+        # same way on every backend.
+        raise PayloadError(f"{what} contains a NUL character")
     size = len(text.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise PayloadError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")

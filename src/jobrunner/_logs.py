@@ -15,9 +15,7 @@ _EXTRA_KEYS = ("event", "job_id", "job_type", "attempt", "user_id", "duration", 
 class _Redacting(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
-        if record.levelno >= logging.WARNING or "://" in text:
-            text = redact(text)
-        return text
+        return redact(text)  # every line: a handler may log a secret at any level
 
 
 class TextFormatter(_Redacting):
@@ -51,5 +49,8 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "botocore", "aiobotocore", "psycopg.pool"):
+    for noisy in ("httpx", "httpcore", "botocore", "aiobotocore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # The pool warns on every reconnection attempt; the worker reports an outage once, with
+    # its cause (the backend asks the server directly when the pool gives up).
+    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, root.level))

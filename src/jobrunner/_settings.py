@@ -187,6 +187,12 @@ class Settings:
             raise ConfigurationError("concurrency must be at least 1")
         if self.poll_interval is not None and self.poll_interval <= 0:
             raise ConfigurationError("poll_interval must be positive")
+        if not self.table or len(self.table.encode()) > 47:
+            # Index, trigger and companion-table names add up to 16 bytes to the table's,
+            # and PostgreSQL cuts identifiers at 63.
+            raise ConfigurationError(
+                f"table name {self.table!r} is empty or too long: at most 47 bytes"
+            )
         if self.log_format not in {"text", "json"}:
             raise ConfigurationError("log_format must be text or json")
 

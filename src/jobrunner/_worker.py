@@ -30,6 +30,7 @@ from ._execute import Attempt, run_attempt
 from ._job import Job, NewJob
 from ._outage import Outage
 from ._plugin import Handler
+from ._secrets import redact
 from ._settings import Settings
 
 log = logging.getLogger("jobrunner.worker")
@@ -355,15 +356,18 @@ class Worker:
             log.warning(
                 "handing back %d unfinished jobs", len(self.running), extra={"event": "hand_back"}
             )
+        # After a memory stop, running jobs are suspects: their attempt counts, so a job
+        # that leaks every time ends failed instead of restarting workers forever.
+        reason = "memory" if self.exit_code == EXIT_MEMORY else "shutdown"
         for attempt in list(self.running.values()):
-            attempt.stop("shutdown")
+            attempt.stop(reason)
 
     def _check_memory(self) -> None:
         limit = self.settings.max_memory
         if not limit or self.memory_probe is None:
             return
         rss = self.memory_probe()
-        if rss > limit:
+        if rss > limit and not self._stopping:
             log.warning(
                 "memory %d MB is over the %d MB limit: draining and exiting with code %d",
                 rss >> 20,
@@ -411,6 +415,7 @@ class Worker:
     async def _progress_loop(self) -> None:
         while True:
             await anyio.sleep(1.0)
+            self._check_memory()  # also here: a worker whose slots are all busy never polls
             dirty = [a for a in self.running.values() if a.ctx.progress_dirty]
             if not dirty:
                 continue
@@ -421,7 +426,7 @@ class Worker:
                     id=a.job.id,
                     attempt=a.job.attempts,
                     progress=a.ctx.progress_value,
-                    message=a.ctx.progress_message,
+                    message=redact(a.ctx.progress_message) if a.ctx.progress_message else None,
                 )
                 for a in dirty
             ]

@@ -342,3 +342,20 @@ def attrs_evolve(value, **changes):
     import attrs
 
     return attrs.evolve(value, **changes)
+
+
+async def test_large_enqueue_many_keeps_order_and_defaults(backend):
+    jobs = [NewJob(type="t", payload={"i": i, "s": "tab\\tnew\nline"}) for i in range(1500)]
+    jobs[7] = NewJob(type="t", payload={"i": 7}, user_id="u7", priority=3, max_attempts=2)
+    ids = await backend.job_insert_many(jobs)
+    assert len(set(ids)) == 1500
+    assert ids == sorted(ids)
+    for i in (0, 7, 1499):
+        job = await backend.job_get(ids[i])
+        assert job.payload["i"] == i
+        assert (job.status, job.queue) == ("pending", "default")
+    assert (await backend.job_get(ids[0])).payload["s"] == "tab\\tnew\nline"
+    seventh = await backend.job_get(ids[7])
+    assert (seventh.user_id, seventh.priority, seventh.max_attempts) == ("u7", 3, 2)
+    [after] = await backend.job_insert_many([NewJob(type="t")])
+    assert after > ids[-1]

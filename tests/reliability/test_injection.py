@@ -92,12 +92,6 @@ def test_hostile_names_are_only_names(pg_url, pg_schema, site, canary, kind):
             )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core gap: names are not checked against PostgreSQL's 63-byte identifier limit; a "
-    "63-character table name makes `{table}_migrations` truncate to the table's own name and "
-    "migrate fails with 'relation ... already exists'",
-)
 def test_a_table_name_too_long_for_postgres_is_refused_clearly(pg_url, pg_schema, site):
     env = worker_env(site, pg_url, pg_schema, JOBRUNNER_TABLE="t" * 63)
     done = jr(env, "migrate")

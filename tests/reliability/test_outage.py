@@ -89,12 +89,6 @@ def test_workers_ride_out_a_database_outage(cluster, cluster_schema, site, logs,
         assert _worker_lines(err) == ["database unavailable", "reachable again"][: 2 * down], err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: the worker's outage line says only 'PostgreSQL is unreachable: couldn't "
-    "get a connection after 5.00 sec' (PoolTimeout hides the cause); the cause shows only in "
-    "psycopg.pool warnings, repeated on every reconnection attempt",
-)
 def test_an_outage_is_reported_once_with_its_cause(cluster, cluster_schema, site, logs):
     url = cluster.url(user="jr_secret", password="not-the-password")
     env = worker_env(site, url, cluster_schema)

@@ -8,7 +8,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from rel_support import WorkerProc, migrate, sql, start_worker, wait_until, worker_env
 
 FLOW = 40
@@ -64,11 +63,6 @@ def test_poison_jobs_fail_cleanly_while_other_jobs_flow(pg_url, pg_schema, site,
     assert code == 0, worker.stderr()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: a timed-out run_in='thread' handler is abandoned in a non-daemon anyio "
-    "worker thread, and the interpreter waits for it at exit, so SIGTERM never ends the worker",
-)
 def test_a_thread_that_never_returns_fails_and_the_worker_still_stops(
     pg_url, pg_schema, site, logs
 ):

@@ -86,12 +86,6 @@ def test_the_worker_role_cannot_change_the_schema(worker_role, cluster_schema):
     assert allowed == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: with auto-migrate on (the default), migrate() runs CREATE SCHEMA IF NOT "
-    "EXISTS even when nothing is to apply; PostgreSQL refuses it (permission denied for "
-    "database), and _cli/_run._start_and_run retries that non-transient QueryError forever",
-)
 def test_without_no_auto_migrate_the_worker_runs_or_says_why(
     worker_role, cluster_schema, site, logs
 ):

@@ -179,11 +179,6 @@ def test_no_secret_appears_in_anything_a_worker_or_the_cli_produces(
     assert leaks == [], "\n".join(leaks)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: _logs._Redacting redacts text-format records only at WARNING and above "
-    "(or when they contain '://'), so a secret a handler logs at INFO is printed as is",
-)
 def test_a_secret_logged_at_info_level_is_redacted(cluster, cluster_schema, site, logs, secrets):
     url = secrets.url(cluster)
     env = _env(site, secrets, url, cluster_schema)
@@ -206,11 +201,6 @@ def test_a_worker_with_a_wrong_password_says_so_without_the_password(
     assert _leaks({"out": out}, {**secrets.needles(), "wrong": f"{pw}nope"}) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core bug: JobContext.progress stores the message as given; a progress message that "
-    "names a URL with a password (or any secret) lands in the job row and `jobs show` unredacted",
-)
 def test_a_progress_message_naming_a_secret_is_redacted(
     cluster, cluster_schema, site, logs, secrets
 ):

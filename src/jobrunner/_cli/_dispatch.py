@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 
 import anyio
 
@@ -43,7 +44,10 @@ def dispatch(args: argparse.Namespace) -> int:
         setup_logging("warning")
     try:
         try:
-            return anyio.run(commands[args.command], args, backend_options=_loop_options(args))
+            code = anyio.run(commands[args.command], args, backend_options=_loop_options(args))
+            if args.command == "run":
+                _exit_past_stuck_threads(code)
+            return code
         except BaseExceptionGroup as group:
             raise _single(group) from None
     except KeyboardInterrupt:
@@ -54,6 +58,20 @@ def dispatch(args: argparse.Namespace) -> int:
     except (DatabaseError, JobrunnerError) as exc:
         _error(exc)
         return 1
+
+
+def _exit_past_stuck_threads(code: int) -> None:
+    """A handler thread abandoned after its timeout may still be blocked: it must not keep a
+    stopped worker process alive, so exit without waiting for it."""
+    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if stuck:
+        logging.getLogger("jobrunner").warning(
+            "%d handler threads are still blocked; exiting without waiting for them", len(stuck)
+        )
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 def _loop_options(args: argparse.Namespace) -> dict[str, bool]:

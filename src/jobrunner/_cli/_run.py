@@ -100,6 +100,8 @@ async def _start_and_run(runner: Runner, args: argparse.Namespace, observer: Any
         except SchemaError:
             raise
         except DatabaseError as exc:
+            if not exc.transient:
+                raise  # refused, not unreachable: waiting will not help
             if runner.worker is not None and runner.worker._stopping:
                 return 0
             outage.failed("starting the worker", exc)
@@ -113,7 +115,7 @@ async def _watch_signals(runner: Runner, scope: anyio.CancelScope) -> None:
             count += 1
             name = signal.Signals(signum).name
             if runner.worker is None:
-                log.warning("%s before the worker started: exiting", name)
+                log.warning("%s: stopping gracefully (the worker had not started)", name)
                 scope.cancel()
                 return
             if count == 1:

@@ -12,6 +12,7 @@ import psycopg
 import sniffio
 from psycopg import sql
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .. import __version__
@@ -27,12 +28,25 @@ from .._backend import (
     WorkerInfo,
 )
 from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
-from .._job import COLUMNS, Job, NewJob
+from .._job import COLUMNS, Job, NewJob, safe_json_loads
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations
 
 _PACKAGE = "jobrunner._postgres"
 _FINAL = frozenset({"completed", "failed", "cancelled"})
+COPY_THRESHOLD = 1000
+# Columns whose type jobrunner relies on (information_schema spelling).
+_COLUMN_TYPES = {
+    "id": "bigint",
+    "status": "text",
+    "priority": "integer",
+    "payload": "jsonb",
+    "result": "jsonb",
+    "checkpoint": "jsonb",
+    "attempts": "integer",
+    "run_at": "timestamp with time zone",
+    "locked_until": "timestamp with time zone",
+}  # enqueue_many of at least this many jobs uses COPY
 # Hot-path statements take their array parameters, and return rows, in the binary format:
 # psycopg then packs lists without quoting each element as text.
 _BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
@@ -77,6 +91,7 @@ class PostgresBackend:
             "notify_trigger": sql.Identifier(f"{t}_notify"),
             "channel_literal": sql.Literal(self.channel),
             "job_columns": sql.SQL(", ").join(sql.Identifier("job", c) for c in COLUMNS),
+            "job_name_literal": sql.Literal(sql.Identifier(self.schema, t).as_string(None)),
         }
         blocks = load_blocks(_PACKAGE, "queries.sql")
         self._queries = {name: _render(text, self._names) for name, text in blocks.items()}
@@ -110,6 +125,7 @@ class PostgresBackend:
             kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(
             self.url,
+            configure=_configure,
             min_size=1,
             max_size=self.pool_size,
             kwargs=kwargs,
@@ -132,9 +148,9 @@ class PostgresBackend:
         try:
             async with self._pool.connection() as conn:
                 yield conn
-        except PoolTimeout as exc:
+        except PoolTimeout:
             raise DatabaseError(
-                f"PostgreSQL is unreachable: {redact(str(exc), self.url)}"
+                f"PostgreSQL is unreachable: {redact(await self._why_unreachable(), self.url)}"
             ) from None
         except psycopg.errors.UndefinedTable as exc:
             raise SchemaError(
@@ -155,7 +171,24 @@ class PostgresBackend:
 
     # -- schema --------------------------------------------------------------------------
 
+    async def _why_unreachable(self) -> str:
+        """The pool only says it timed out: one direct attempt tells the real cause."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.url, connect_timeout=self.connect_timeout
+            )
+        except psycopg.Error as exc:
+            return str(exc).strip() or type(exc).__name__
+        await conn.close()
+        return "no connection became free in time (the pool is exhausted)"
+
     async def migrate(self) -> list[str]:
+        try:
+            await self.schema_check()
+        except SchemaError:
+            pass  # something to do (or refuse, below)
+        else:
+            return []  # up to date: no DDL at all, so a role without DDL rights can start
         applied_now: list[str] = []
         lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
         async with self._connection() as conn, conn.transaction():
@@ -205,7 +238,15 @@ class PostgresBackend:
                 f"{len(migrations)}; run `jobrunner migrate`"
             )
         found = await self._fetch("schema_columns", {"schema": self.schema, "table": self.table})
-        missing = set(COLUMNS) - {row["column_name"] for row in found}
+        types = {row["column_name"]: row["data_type"] for row in found}
+        missing = set(COLUMNS) - set(types)
+        wrong = {c: t for c, t in _COLUMN_TYPES.items() if c in types and types[c] != t}
+        if wrong and not missing:
+            described = ", ".join(f"{c} is {types[c]}, not {t}" for c, t in sorted(wrong.items()))
+            raise SchemaError(
+                f"{self.schema}.{self.table} was altered by hand ({described}); refusing to run "
+                "rather than corrupt data"
+            )
         if missing:
             raise SchemaError(
                 f"{self.schema}.{self.table} lacks columns {sorted(missing)}: the table was "
@@ -219,6 +260,11 @@ class PostgresBackend:
     ) -> list[int]:
         if not jobs:
             return []
+        if len(jobs) >= COPY_THRESHOLD and all(j.run_at is None and j.delay is None for j in jobs):
+            if connection is not None:
+                return await self._copy(connection, jobs, max_payload_bytes)
+            async with self._connection() as conn:
+                return await self._copy(conn, jobs, max_payload_bytes)
         if len(jobs) == 1:
             job = jobs[0]
             name = "job_insert"
@@ -247,11 +293,29 @@ class PostgresBackend:
                 "delays": [j.delay for j in jobs],
             }
         if connection is not None:
-            cur = await connection.execute(self._queries[name], params)
-            return [row[0] for row in await cur.fetchall()]
+            return await self._insert(connection, name, params)
         async with self._connection() as conn:
-            cur = await conn.execute(self._queries[name], params)
-            return [row[0] for row in await cur.fetchall()]
+            return await self._insert(conn, name, params)
+
+    async def _insert(self, conn: Any, name: str, params: dict[str, Any]) -> list[int]:
+        cur = await conn.execute(self._queries[name], params)
+        return [row[0] for row in await cur.fetchall()]
+
+    async def _copy(self, conn: Any, jobs: Sequence[NewJob], max_payload_bytes: int) -> list[int]:
+        """Large batches without schedules go through COPY (one text buffer, one write)."""
+        payloads = [j.payload_json(max_payload_bytes) for j in jobs]
+        async with conn.transaction():
+            cur = await conn.execute(self._queries["job_ids_reserve"], {"count": len(jobs)})
+            ids = [row[0] for row in await cur.fetchall()]
+            lines = [
+                f"{job_id}\t{_copy_text(j.type)}\t{_copy_text(j.queue)}\t"
+                f"{_copy_text(j.user_id)}\t{_copy_int(j.parent_id)}\t{int(j.priority)}\t"
+                f"{payload.translate(_COPY_ESCAPES)}\t{_copy_int(j.max_attempts)}\n"
+                for job_id, j, payload in zip(ids, jobs, payloads, strict=True)
+            ]
+            async with conn.cursor().copy(self._queries["job_copy"]) as copy:
+                await copy.write("".join(lines).encode())
+        return ids
 
     # -- the worker's hot path -----------------------------------------------------------
 
@@ -455,6 +519,24 @@ class PostgresBackend:
         if not rows:
             raise JobNotFound(f"no job with id {job_id}")
         return Job.from_row(rows[0])
+
+
+# COPY's text format: backslash, tab, newline and carriage return are escaped, NULL is \\N.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(value: str | None) -> str:
+    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
+
+
+def _copy_int(value: int | None) -> str:
+    return "\\N" if value is None else str(int(value))
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    # A payload written by SQL may be nested too deeply for json.loads: decode it into a
+    # marker (the job then fails) rather than letting the worker crash on every claim.
+    set_json_loads(safe_json_loads, conn)
 
 
 def _parse_wakeup(payload: str) -> Wakeup:

@@ -195,7 +195,7 @@ class SQLiteBackend:
             return []
         queues_json = json.dumps(list(queues)) if queues else None
 
-        def claim(conn: sqlite3.Connection, now: float) -> str | None:
+        def claim(conn: sqlite3.Connection, now: float) -> tuple[list[int], str] | None:
             picked: list[tuple[int, int, int, ClaimSlot]] = []  # (-priority, run_at µs, id, slot)
             for s in slots:
                 found = self._one_value(
@@ -213,10 +213,18 @@ class SQLiteBackend:
             chosen = [[job_id, s.max_attempts, s.lease] for _, _, job_id, s in picked[:limit]]
             self._exec(conn, "job_claim", now=now, worker=worker, picked=json.dumps(chosen))
             [(claimed,)] = self._exec(conn, "job_get_many", ids=json.dumps([c[0] for c in chosen]))
-            return str(claimed)
+            return [c[0] for c in chosen], str(claimed)
 
-        claimed = await self._write(claim)
-        jobs = [job_from_doc(doc) for doc in json.loads(claimed)] if claimed else []
+        found = await self._write(claim)
+        if found is None:
+            return []
+        ids, claimed = found
+        try:
+            jobs = [job_from_doc(doc) for doc in json.loads(claimed)]
+        except RecursionError:
+            # A payload nested too deeply for one document: read the jobs one by one, where
+            # the bad payload becomes a marker and its job fails instead of the worker.
+            jobs = [await self.job_get(job_id) for job_id in ids]
         jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
         return jobs
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from typing import Any
 
 from .._errors import JobNotFound
-from .._job import Job, NewJob
+from .._job import Job, NewJob, safe_json_loads
 
 _TIMES = ("run_at", "created_at", "started_at", "finished_at", "locked_until")
 _JSON = ("payload", "result", "checkpoint")
@@ -25,7 +24,7 @@ def job_from_row(row: dict[str, Any]) -> Job:
     """A Job from a row: JSON text parsed, epoch seconds made aware UTC datetimes."""
     for name in _JSON:
         if row.get(name) is not None:
-            row[name] = json.loads(row[name])
+            row[name] = safe_json_loads(row[name])
     for name in _TIMES:
         if row.get(name) is not None:
             row[name] = utc(row[name])
