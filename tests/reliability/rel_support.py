@@ -79,7 +79,15 @@ class WorkerProc:
         return self.proc.wait(timeout=timeout)
 
     def stop(self, timeout: float = 60) -> int:
-        """SIGTERM and wait; SIGKILL if it does not exit (a test failure anyway)."""
+        """SIGTERM and wait; SIGKILL if it does not exit (a test failure anyway).
+
+        A worker started a moment ago may still be inside the Python interpreter's own
+        start-up, before any code of ours can catch a signal: give it until its first log
+        line (at most 5 s), as a supervisor's stop normally would.
+        """
+        deadline = time.monotonic() + 5
+        while self.alive() and not self.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
         if self.alive():
             self.term()
             try:

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from ._parser import build_parser
+
+EARLY_SIGNALS: list[int] = []
+
+
+def _remember(signum: int, frame: object) -> None:
+    EARLY_SIGNALS.append(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "command", None) == "run":
+        # A supervisor may stop a worker that is still starting up: remember the signal
+        # instead of dying of it, and stop cleanly once the worker loop can hear it.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, _remember)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

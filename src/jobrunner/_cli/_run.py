@@ -109,9 +109,11 @@ async def _start_and_run(runner: Runner, args: argparse.Namespace, observer: Any
 
 
 async def _watch_signals(runner: Runner, scope: anyio.CancelScope) -> None:
+    from . import EARLY_SIGNALS
+
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         count = 0
-        async for signum in signals:
+        async for signum in _early_then(EARLY_SIGNALS, signals):
             count += 1
             name = signal.Signals(signum).name
             if runner.worker is None:
@@ -127,3 +129,11 @@ async def _watch_signals(runner: Runner, scope: anyio.CancelScope) -> None:
             else:
                 log.warning("%s again: handing running jobs back now", name)
             runner.stop()
+
+
+async def _early_then(early: list[int], signals: Any) -> Any:
+    """Signals that arrived while the process was starting, then the live ones."""
+    while early:
+        yield early.pop(0)
+    async for signum in signals:
+        yield signum
