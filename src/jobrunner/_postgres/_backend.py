@@ -34,7 +34,6 @@ from .._sql import load_blocks, load_migrations
 
 _PACKAGE = "jobrunner._postgres"
 _FINAL = frozenset({"completed", "failed", "cancelled"})
-COPY_THRESHOLD = 1000
 # Columns whose type jobrunner relies on (information_schema spelling).
 _COLUMN_TYPES = {
     "id": "bigint",
@@ -46,7 +45,7 @@ _COLUMN_TYPES = {
     "attempts": "integer",
     "run_at": "timestamp with time zone",
     "locked_until": "timestamp with time zone",
-}  # enqueue_many of at least this many jobs uses COPY
+}
 # Hot-path statements take their array parameters, and return rows, in the binary format:
 # psycopg then packs lists without quoting each element as text.
 _BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
@@ -260,11 +259,6 @@ class PostgresBackend:
     ) -> list[int]:
         if not jobs:
             return []
-        if len(jobs) >= COPY_THRESHOLD and all(j.run_at is None and j.delay is None for j in jobs):
-            if connection is not None:
-                return await self._copy(connection, jobs, max_payload_bytes)
-            async with self._connection() as conn:
-                return await self._copy(conn, jobs, max_payload_bytes)
         if len(jobs) == 1:
             job = jobs[0]
             name = "job_insert"
@@ -300,22 +294,6 @@ class PostgresBackend:
     async def _insert(self, conn: Any, name: str, params: dict[str, Any]) -> list[int]:
         cur = await conn.execute(self._queries[name], params)
         return [row[0] for row in await cur.fetchall()]
-
-    async def _copy(self, conn: Any, jobs: Sequence[NewJob], max_payload_bytes: int) -> list[int]:
-        """Large batches without schedules go through COPY (one text buffer, one write)."""
-        payloads = [j.payload_json(max_payload_bytes) for j in jobs]
-        async with conn.transaction():
-            cur = await conn.execute(self._queries["job_ids_reserve"], {"count": len(jobs)})
-            ids = [row[0] for row in await cur.fetchall()]
-            lines = [
-                f"{job_id}\t{_copy_text(j.type)}\t{_copy_text(j.queue)}\t"
-                f"{_copy_text(j.user_id)}\t{_copy_int(j.parent_id)}\t{int(j.priority)}\t"
-                f"{payload.translate(_COPY_ESCAPES)}\t{_copy_int(j.max_attempts)}\n"
-                for job_id, j, payload in zip(ids, jobs, payloads, strict=True)
-            ]
-            async with conn.cursor().copy(self._queries["job_copy"]) as copy:
-                await copy.write("".join(lines).encode())
-        return ids
 
     # -- the worker's hot path -----------------------------------------------------------
 
@@ -519,18 +497,6 @@ class PostgresBackend:
         if not rows:
             raise JobNotFound(f"no job with id {job_id}")
         return Job.from_row(rows[0])
-
-
-# COPY's text format: backslash, tab, newline and carriage return are escaped, NULL is \\N.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_text(value: str | None) -> str:
-    return "\\N" if value is None else value.translate(_COPY_ESCAPES)
-
-
-def _copy_int(value: int | None) -> str:
-    return "\\N" if value is None else str(int(value))
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:

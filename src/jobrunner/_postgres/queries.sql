@@ -19,15 +19,6 @@ FROM unnest(%(types)b::text[], %(queues)b::text[], %(user_ids)b::text[], %(paren
 ORDER BY t.ord
 RETURNING id
 
--- job_ids_reserve --
--- Take the next `count` job ids from the table's identity sequence (for a COPY enqueue).
-SELECT nextval(pg_get_serial_sequence({job_name_literal}, 'id'))
-FROM generate_series(1, %(count)s)
-
--- job_copy --
--- Bulk enqueue: rows with ids reserved by job_ids_reserve; the rest take their defaults.
-COPY {job} (id, type, queue, user_id, parent_id, priority, payload, max_attempts) FROM STDIN
-
 -- job_claim --
 -- Claim runnable jobs, at most `free` of each type and `limit` in all, best priority first.
 WITH slot AS (
