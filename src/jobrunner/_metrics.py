@@ -16,7 +16,7 @@ import attrs
 from ._backend import Rescued
 from ._errors import ConfigurationError, DatabaseError
 from ._job import Job
-from ._worker import Observer
+from ._observe import Observer
 
 if TYPE_CHECKING:
     from ._runner import Runner

@@ -17,10 +17,11 @@ from ._connect import backend_from_settings
 from ._discovery import load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
+from ._observe import Observer
 from ._plugin import Handler, Plugin
 from ._secrets import register_secrets
 from ._settings import Settings
-from ._worker import Observer, Worker
+from ._worker import Worker
 
 log = logging.getLogger("jobrunner")
 

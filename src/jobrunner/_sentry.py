@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._job import Job
+from ._observe import Observer
 from ._secrets import redact
-from ._worker import Observer
 
 log = logging.getLogger("jobrunner")
 

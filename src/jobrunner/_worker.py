@@ -21,13 +21,15 @@ import anyio.lowlevel
 import attrs
 
 from . import __version__
-from ._backend import Backend, ClaimSlot, Held, Outcome, Rescued, Wakeup, WorkerInfo
+from ._backend import Backend, ClaimSlot, Held, Wakeup, WorkerInfo
 from ._completer import Completer
 from ._context import JobContext
 from ._dispatch import Dispatcher
 from ._errors import DatabaseError
 from ._execute import Attempt, run_attempt
 from ._job import Job, NewJob
+from ._joblog import job_log, log_outcome
+from ._observe import Observer
 from ._outage import Outage
 from ._plugin import Handler
 from ._secrets import redact
@@ -37,48 +39,6 @@ log = logging.getLogger("jobrunner.worker")
 
 EXIT_MEMORY = 75  # EX_TEMPFAIL: the supervisor should restart us
 HEARTBEAT_INTERVAL = 10.0
-
-
-class Observer:
-    """Told about what the worker does; metrics subclass it. Every method is optional."""
-
-    def job_started(self, job: Job) -> None: ...
-
-    def job_ended(self, job: Job, status: str, duration: float) -> None: ...
-
-    def jobs_rescued(self, rescued: Sequence[Rescued]) -> None: ...
-
-    def loop_error(self, doing: str) -> None: ...
-
-    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
-        """A handler raised an unexpected exception; `status` says what the job became."""
-
-
-class Observers(Observer):
-    """Several observers as one."""
-
-    def __init__(self, observers: Sequence[Observer]) -> None:
-        self.observers = list(observers)
-
-    def job_started(self, job: Job) -> None:
-        for o in self.observers:
-            o.job_started(job)
-
-    def job_ended(self, job: Job, status: str, duration: float) -> None:
-        for o in self.observers:
-            o.job_ended(job, status, duration)
-
-    def jobs_rescued(self, rescued: Sequence[Rescued]) -> None:
-        for o in self.observers:
-            o.jobs_rescued(rescued)
-
-    def loop_error(self, doing: str) -> None:
-        for o in self.observers:
-            o.loop_error(doing)
-
-    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
-        for o in self.observers:
-            o.job_raised(job, exc, status)
 
 
 def new_worker_id() -> str:
@@ -294,7 +254,7 @@ class Worker:
         self.running[job.id] = attempt
         if self._observing:
             self.observer.job_started(job)
-        if _job_log.isEnabledFor(logging.INFO):
+        if job_log.isEnabledFor(logging.INFO):
             attempt.ctx.log.info(
                 "job %s %s claimed (attempt %s)",
                 job.id,
@@ -324,7 +284,7 @@ class Worker:
                 self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
                 if attempt.failure is not None:
                     self.observer.job_raised(job, attempt.failure, outcome.status)
-            _log_outcome(attempt, outcome)
+            log_outcome(attempt, outcome)
         else:
             self.stats["lost"] += 1
             attempt.ctx.log.warning(
@@ -521,53 +481,3 @@ class Worker:
         if attempt is not None:
             attempt.ctx.cancel_requested = True
             attempt.stop("cancel")
-
-
-_job_log = logging.getLogger("jobrunner.job")
-
-
-def _log_outcome(attempt: Attempt, outcome: Outcome) -> None:
-    if outcome.status == "completed" and not _job_log.isEnabledFor(logging.INFO):
-        return  # the hot path: no log line, no logger built
-    logger = attempt.ctx.log
-    took = time.monotonic() - attempt.started
-    job = attempt.job
-    exc = attempt.failure
-    exc_info = (type(exc), exc, exc.__traceback__) if exc is not None else None
-    if outcome.status == "completed":
-        logger.info(
-            "job %s %s completed in %.3fs",
-            job.id,
-            job.type,
-            took,
-            extra={"event": "completed", "duration": took},
-        )
-    elif outcome.status == "pending":
-        logger.warning(
-            "job %s %s attempt %s failed, retrying in %.1fs: %s",
-            job.id,
-            job.type,
-            job.attempts,
-            outcome.delay,
-            outcome.error,
-            exc_info=exc_info,
-            extra={"event": "retrying", "duration": took, "delay": outcome.delay},
-        )
-    elif outcome.status == "failed":
-        logger.error(
-            "job %s %s failed after %s attempts: %s",
-            job.id,
-            job.type,
-            job.attempts,
-            outcome.error,
-            exc_info=exc_info,
-            extra={"event": "failed", "duration": took},
-        )
-    elif outcome.status == "cancelled":
-        logger.info("job %s %s cancelled", job.id, job.type, extra={"event": "cancelled"})
-    elif outcome.status == "waiting":
-        logger.info(
-            "job %s %s waiting for its child jobs", job.id, job.type, extra={"event": "waiting"}
-        )
-    else:
-        logger.info("job %s %s handed back", job.id, job.type, extra={"event": "handed_back"})

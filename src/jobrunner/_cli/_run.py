@@ -13,10 +13,10 @@ import anyio
 from .._discovery import installed
 from .._errors import DatabaseError, SchemaError
 from .._logs import setup_logging
+from .._observe import Observers
 from .._outage import Outage
 from .._runner import Runner
 from .._settings import Settings
-from .._worker import Observers
 from ._common import settings_kwargs
 
 log = logging.getLogger("jobrunner")

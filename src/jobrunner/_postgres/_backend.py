@@ -5,14 +5,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, LiteralString, cast
+from typing import Any, LiteralString
 
 import attrs
 import psycopg
 import sniffio
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .. import __version__
@@ -28,34 +27,26 @@ from .._backend import (
     WorkerInfo,
 )
 from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
-from .._job import COLUMNS, Job, NewJob, safe_json_loads
+from .._job import COLUMNS, Job, NewJob
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations
+from ._support import (
+    _COLUMN_TYPES,
+    _configure,
+    _float,
+    _parse_wakeup,
+    _refuse_newer,
+    _render,
+)
 
 _PACKAGE = "jobrunner._postgres"
 _FINAL = frozenset({"completed", "failed", "cancelled"})
-# Columns whose type jobrunner relies on (information_schema spelling).
-_COLUMN_TYPES = {
-    "id": "bigint",
-    "status": "text",
-    "priority": "integer",
-    "payload": "jsonb",
-    "result": "jsonb",
-    "checkpoint": "jsonb",
-    "attempts": "integer",
-    "run_at": "timestamp with time zone",
-    "locked_until": "timestamp with time zone",
-}
 # Hot-path statements take their array parameters, and return rows, in the binary format:
 # psycopg then packs lists without quoting each element as text.
 _BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
 # Batch updates keyed by `= ANY($ids)` are planned for their actual parameters every time:
 # a prepared generic plan guesses 10 rows and picks poor joins for batches of hundreds.
 _CUSTOM = frozenset({"job_finish_many", "job_extend_leases", "job_progress_many"})
-
-
-def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
-    return cast(LiteralString, sql.SQL(cast(LiteralString, text)).format(**names).as_string(None))
 
 
 @attrs.define
@@ -497,36 +488,3 @@ class PostgresBackend:
         if not rows:
             raise JobNotFound(f"no job with id {job_id}")
         return Job.from_row(rows[0])
-
-
-async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    # A payload written by SQL may be nested too deeply for json.loads: decode it into a
-    # marker (the job then fails) rather than letting the worker crash on every claim.
-    set_json_loads(safe_json_loads, conn)
-
-
-def _parse_wakeup(payload: str) -> Wakeup:
-    if payload.startswith("cancel:"):
-        try:
-            return Wakeup(cancel_job_id=int(payload[7:]))
-        except ValueError:
-            pass
-    return Wakeup()
-
-
-def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _refuse_newer(
-    applied: set[int],
-    migrations: list[tuple[int, str, str]],
-    applied_by: dict[str, Any] | None = None,
-) -> None:
-    newest = max(applied, default=0)
-    if newest > len(migrations):
-        by = f" (applied by jobrunner {applied_by['jobrunner_version']})" if applied_by else ""
-        raise SchemaError(
-            f"the database schema is at version {newest}{by}, newer than this jobrunner "
-            f"{__version__} knows (up to {len(migrations)}); upgrade jobrunner to run against it"
-        )

@@ -1,0 +1,64 @@
+"""Helpers of the PostgreSQL backend that hold no state."""
+
+from __future__ import annotations
+
+from typing import Any, LiteralString, cast
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import set_json_loads
+
+from .. import __version__
+from .._backend import Wakeup
+from .._errors import SchemaError
+from .._job import safe_json_loads
+
+# Columns whose type jobrunner relies on (information_schema spelling).
+_COLUMN_TYPES = {
+    "id": "bigint",
+    "status": "text",
+    "priority": "integer",
+    "payload": "jsonb",
+    "result": "jsonb",
+    "checkpoint": "jsonb",
+    "attempts": "integer",
+    "run_at": "timestamp with time zone",
+    "locked_until": "timestamp with time zone",
+}
+
+
+def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
+    return cast(LiteralString, sql.SQL(cast(LiteralString, text)).format(**names).as_string(None))
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    # A payload written by SQL may be nested too deeply for json.loads: decode it into a
+    # marker (the job then fails) rather than letting the worker crash on every claim.
+    set_json_loads(safe_json_loads, conn)
+
+
+def _parse_wakeup(payload: str) -> Wakeup:
+    if payload.startswith("cancel:"):
+        try:
+            return Wakeup(cancel_job_id=int(payload[7:]))
+        except ValueError:
+            pass
+    return Wakeup()
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _refuse_newer(
+    applied: set[int],
+    migrations: list[tuple[int, str, str]],
+    applied_by: dict[str, Any] | None = None,
+) -> None:
+    newest = max(applied, default=0)
+    if newest > len(migrations):
+        by = f" (applied by jobrunner {applied_by['jobrunner_version']})" if applied_by else ""
+        raise SchemaError(
+            f"the database schema is at version {newest}{by}, newer than this jobrunner "
+            f"{__version__} knows (up to {len(migrations)}); upgrade jobrunner to run against it"
+        )
