@@ -149,6 +149,20 @@ class NewJob:
         """The payload as JSON text, refusing what is not JSON or is too large."""
         return encode_json(self.payload, what="payload", max_bytes=max_bytes)
 
+    def insert_values(self, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> dict[str, Any]:
+        """The parameters of a single-row insert, named like the columns (plus `delay`)."""
+        return {
+            "type": self.type,
+            "queue": self.queue,
+            "user_id": self.user_id,
+            "parent_id": self.parent_id,
+            "priority": self.priority,
+            "payload": self.payload_json(max_payload_bytes),
+            "max_attempts": self.max_attempts,
+            "run_at": self.run_at,
+            "delay": self.delay,
+        }
+
 
 class UnreadableJSON(str):
     """Stands in for a JSON value that could not be decoded (e.g. nested too deeply); a job

@@ -251,19 +251,8 @@ class PostgresBackend:
         if not jobs:
             return []
         if len(jobs) == 1:
-            job = jobs[0]
             name = "job_insert"
-            params: dict[str, Any] = {
-                "type": job.type,
-                "queue": job.queue,
-                "user_id": job.user_id,
-                "parent_id": job.parent_id,
-                "priority": job.priority,
-                "payload": job.payload_json(max_payload_bytes),
-                "max_attempts": job.max_attempts,
-                "run_at": job.run_at,
-                "delay": job.delay,
-            }
+            params: dict[str, Any] = jobs[0].insert_values(max_payload_bytes)
         else:
             name = "job_insert_many"
             params = {

@@ -57,15 +57,8 @@ def utc_us(microseconds: int) -> dt.datetime:
 
 
 def insert_params(job: NewJob, max_payload_bytes: int) -> dict[str, Any]:
-    """The parameters of `job_insert`, except `run_at` when only a delay is given."""
-    return {
-        "type": job.type,
-        "queue": job.queue,
-        "user_id": job.user_id,
-        "parent_id": job.parent_id,
-        "priority": job.priority,
-        "payload": job.payload_json(max_payload_bytes),
-        "max_attempts": job.max_attempts,
-        "run_at": job.run_at.timestamp() if job.run_at is not None else None,
-        "delay": job.delay,
-    }
+    """The parameters of `job_insert`, with `run_at` as epoch seconds."""
+    values = job.insert_values(max_payload_bytes)
+    if job.run_at is not None:
+        values["run_at"] = job.run_at.timestamp()
+    return values
