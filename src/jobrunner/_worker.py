@@ -21,7 +21,7 @@ import anyio.lowlevel
 import attrs
 
 from . import __version__
-from ._backend import Backend, ClaimSlot, Held, Wakeup, WorkerInfo
+from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup, WorkerInfo
 from ._completer import Completer
 from ._context import JobContext
 from ._dispatch import Dispatcher
@@ -69,6 +69,8 @@ class Worker:
     _burst: bool = attrs.field(default=False, init=False)
     _retry_due: float | None = attrs.field(default=None, init=False)
     _observing: bool = attrs.field(default=False, init=False)
+    _by_type: Counter[str] = attrs.field(factory=Counter, init=False)  # attempts not yet ended
+    _maybe_more: bool = attrs.field(default=True, init=False)  # the last claim may have left jobs
 
     def __attrs_post_init__(self) -> None:
         self._observing = type(self.observer) is not Observer  # skip no-op calls per job
@@ -158,6 +160,7 @@ class Worker:
         while not self._stopping:
             self._wake = anyio.Event()  # reset before claiming: a wake-up during it is kept
             asked, got = await self._claim_into(jobs)
+            self._maybe_more = asked <= 0 or got == asked
             if self._stopping:
                 return
             if asked < 0:
@@ -202,7 +205,7 @@ class Worker:
         free_total = self.settings.concurrency - len(self.running)
         if free_total <= 0:
             return []
-        by_type = Counter(a.job.type for a in self.running.values())
+        by_type = self._by_type
         slots = []
         for handler in self.handlers.values():
             free = free_total
@@ -231,8 +234,13 @@ class Worker:
             timeout = min(timeout, max(self._retry_due - time.monotonic(), 0.0) + 0.001)
             if self._retry_due <= time.monotonic():
                 self._retry_due = None
+        # Only types with a free slot: a type at its own limit is woken by its finishing jobs,
+        # and counting its due jobs here would make the worker spin.
+        types = [slot.type for slot in self._free_slots()]
+        if not types:
+            return timeout
         try:
-            due = await self.backend.job_next_run_in(list(self.handlers))
+            due = await self.backend.job_next_run_in(types)
         except DatabaseError:
             return timeout
         if due is not None:
@@ -252,6 +260,7 @@ class Worker:
         if stale is not None:  # we lost this job's lease earlier and now claimed it again
             stale.stop("lost")
         self.running[job.id] = attempt
+        self._by_type[job.type] += 1
         if self._observing:
             self.observer.job_started(job)
         if job_log.isEnabledFor(logging.INFO):
@@ -268,12 +277,15 @@ class Worker:
         job = attempt.job
         if job.cancel_requested:
             attempt.stop("cancel")
+        outcome: Outcome | None = None
         try:
             outcome = await run_attempt(self, attempt)
         finally:
             if self.running.get(job.id) is attempt:
                 del self.running[job.id]
-            self.wake()
+            self._by_type[job.type] -= 1
+            if self._should_wake(attempt, outcome):
+                self.wake()
         if outcome is not None:
             if outcome.status in ("pending", "waiting"):
                 due = time.monotonic() + outcome.delay
@@ -293,6 +305,16 @@ class Worker:
                 job.attempts,
                 extra={"event": "lease_lost"},
             )
+
+    def _should_wake(self, attempt: Attempt, outcome: Outcome | None) -> bool:
+        """Whether a finished job should wake the producer. Not when the last claim found the
+        queue empty: that would cost a claim and a due-time query per job on a quiet queue."""
+        if self._maybe_more or self._burst or self._stopping or outcome is None:
+            return True
+        if outcome.status in ("pending", "waiting"):
+            return True  # a retry is scheduled: the producer must rethink its sleep
+        limit = attempt.handler.concurrency
+        return limit is not None and self._by_type[attempt.job.type] + 1 >= limit
 
     # -- stopping ------------------------------------------------------------------------
 

@@ -306,3 +306,22 @@ async def test_cpu_bound_and_blocking_handlers_run_off_the_event_loop(engine):
         1,
         "woke",
     )
+
+
+async def test_a_type_at_its_own_limit_is_claimed_again_when_a_slot_frees(engine):
+    """Another type's free slots make the last claim come back short: finishing a job of the
+    capped type must still wake the worker (the poll interval here is an hour)."""
+    plugin = Plugin("capped")
+
+    @plugin.handler("capped.one", concurrency=1)
+    async def one(ctx: JobContext):
+        await anyio.sleep(0.05)
+
+    @plugin.handler("capped.other")
+    async def other(ctx: JobContext):
+        return None
+
+    async with engine.runner(plugins=[plugin], poll_interval=3600, concurrency=5) as runner:
+        ids = [await runner.enqueue("capped.one") for _ in range(3)]
+        for job_id in ids:
+            assert (await runner.wait_for(job_id, timeout=10)).status == "completed"
