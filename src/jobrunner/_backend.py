@@ -155,7 +155,8 @@ class Backend(Protocol):
 
     async def job_list(self, query: JobFilter) -> list[Job]: ...
 
-    async def job_stats(self) -> list[TypeStats]: ...
+    async def job_stats(self, *, active_only: bool = False) -> list[TypeStats]:
+        """Counts by type and status; `active_only` counts pending and running jobs only."""
 
     async def job_next_run_in(self, types: Sequence[str]) -> float | None:
         """Seconds until the next pending job of these types is due (≤ 0: due now)."""

@@ -165,7 +165,7 @@ async def refresh_queue_gauges(runner: Runner, observer: PrometheusObserver) -> 
     """Keep queue depth and oldest-pending gauges fresh (one cheap query every 15 s)."""
     while True:
         try:
-            stats = await runner.stats()
+            stats = await runner.stats(active_only=True)
         except DatabaseError:
             stats = None
         if stats is not None:

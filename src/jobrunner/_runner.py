@@ -225,8 +225,8 @@ class Runner:
     async def retry_job(self, job_id: int) -> Job:
         return await self.backend.job_retry(job_id)
 
-    async def stats(self) -> list[TypeStats]:
-        return await self.backend.job_stats()
+    async def stats(self, *, active_only: bool = False) -> list[TypeStats]:
+        return await self.backend.job_stats(active_only=active_only)
 
     async def wait_for(
         self, job_id: int, *, poll: float = 0.05, timeout: float | None = None

@@ -20,8 +20,7 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from . import __version__
-from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup, WorkerInfo
+from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup
 from ._completer import Completer
 from ._context import JobContext
 from ._dispatch import Dispatcher
@@ -29,6 +28,7 @@ from ._errors import DatabaseError
 from ._execute import Attempt, run_attempt
 from ._job import Job, NewJob
 from ._joblog import job_log, log_outcome
+from ._maintenance import heartbeat_loop, prune_loop, rescue_loop, unregister
 from ._observe import Observer
 from ._outage import Outage
 from ._plugin import Handler
@@ -38,7 +38,6 @@ from ._settings import Settings
 log = logging.getLogger("jobrunner.worker")
 
 EXIT_MEMORY = 75  # EX_TEMPFAIL: the supervisor should restart us
-HEARTBEAT_INTERVAL = 10.0
 
 
 def new_worker_id() -> str:
@@ -129,12 +128,12 @@ class Worker:
             services.start_soon(self.completer.run)
             services.start_soon(self._lease_loop)
             services.start_soon(self._progress_loop)
-            services.start_soon(self._rescue_loop)
+            services.start_soon(rescue_loop, self)
             if self.settings.listen:
                 services.start_soon(self._listen_loop)
-            services.start_soon(self._heartbeat_loop)
+            services.start_soon(heartbeat_loop, self)
             if self.settings.retention:
-                services.start_soon(self._prune_loop)
+                services.start_soon(prune_loop, self)
             # A fixed pool of executor tasks, one per slot: far cheaper per job than
             # spawning a task for each.
             dispatcher: Dispatcher[Attempt] = Dispatcher()
@@ -148,7 +147,7 @@ class Worker:
                     dispatcher.close()
             services.cancel_scope.cancel()
         await self.completer.drain(anyio.current_time() + 10)
-        await self._unregister()
+        await unregister(self)
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 
@@ -416,76 +415,6 @@ class Worker:
                 await self.backend.job_progress_many(worker=self.id, held=held)
             except DatabaseError as exc:
                 self.outage.failed("storing progress", exc)
-
-    async def _rescue_loop(self) -> None:
-        period = max(min((h.lease for h in self.handlers.values()), default=30.0) / 2, 1.0)
-        await anyio.sleep(self.rand())  # soon after start: a restarted host's jobs come back fast
-        while True:
-            try:
-                rescued = await self.backend.job_rescue_expired()
-            except DatabaseError as exc:
-                self.outage.failed("rescuing expired jobs", exc)
-                rescued = []
-            if rescued:
-                self.observer.jobs_rescued(rescued)
-            for job in rescued:
-                self.stats["rescued"] += 1
-                log.warning(
-                    "job %s (%s) lease expired; now %s",
-                    job.id,
-                    job.type,
-                    job.status,
-                    extra={"job_id": job.id, "job_type": job.type, "event": "rescued"},
-                )
-            if rescued:
-                self.wake()
-            await anyio.sleep(period)
-
-    def info(self) -> WorkerInfo:
-        """This worker as its heartbeat row describes it."""
-        host, pid, _ = self.id.rsplit(":", 2)
-        return WorkerInfo(
-            id=self.id,
-            host=host,
-            pid=int(pid),
-            version=__version__,
-            job_types=tuple(self.handlers),
-            concurrency=self.settings.concurrency,
-            running=len(self.running),
-            processed=sum(self.stats[s] for s in ("completed", "failed", "pending", "cancelled")),
-        )
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            try:
-                await self.backend.worker_heartbeat(self.info())
-            except DatabaseError as exc:
-                self.outage.failed("sending the heartbeat", exc)
-            else:
-                self.outage.recovered()
-            await anyio.sleep(HEARTBEAT_INTERVAL)
-
-    async def _unregister(self) -> None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-            try:
-                await self.backend.worker_remove(self.id)
-            except DatabaseError as exc:
-                log.debug("could not remove the heartbeat row: %s", exc)
-
-    async def _prune_loop(self) -> None:
-        assert self.settings.retention
-        await anyio.sleep(60 * self.rand())
-        while True:
-            try:
-                deleted = await self.backend.job_delete_finished_before(
-                    seconds=self.settings.retention
-                )
-                if deleted:
-                    log.info("pruned %d finished jobs", deleted, extra={"event": "pruned"})
-            except DatabaseError as exc:
-                self.outage.failed("pruning finished jobs", exc)
-                deleted = 0
-            await anyio.sleep(1 if deleted >= 10_000 else 3600)
 
     async def _listen_loop(self) -> None:
         while True:

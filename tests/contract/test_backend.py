@@ -359,3 +359,18 @@ async def test_large_enqueue_many_keeps_order_and_defaults(backend):
     assert (seventh.user_id, seventh.priority, seventh.max_attempts) == ("u7", 3, 2)
     [after] = await backend.job_insert_many([NewJob(type="t")])
     assert after > ids[-1]
+
+
+async def test_active_stats_count_only_pending_and_running(backend):
+    await backend.job_insert_many([NewJob(type="a"), NewJob(type="a"), NewJob(type="b")])
+    [job] = await claim(backend, slot("b"))
+    await backend.job_insert_many([NewJob(type="b")])
+    done = await claim(backend, slot("b"))
+    await backend.job_finish_many(
+        worker="w1", outcomes=[Outcome(id=done[0].id, attempt=1, status="completed")]
+    )
+    active = {(s.type, s.status): s.count for s in await backend.job_stats(active_only=True)}
+    assert active == {("a", "pending"): 2, ("b", "running"): 1}
+    full = {(s.type, s.status): s.count for s in await backend.job_stats()}
+    assert full == {**active, ("b", "completed"): 1}
+    assert job.id != done[0].id

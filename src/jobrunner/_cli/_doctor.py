@@ -77,7 +77,7 @@ async def _database_checks(runner: Runner, checks: list[Check]) -> None:
             )
         )
     handled = {t for w in live for t in w.job_types}
-    stats = await backend.job_stats()
+    stats = await backend.job_stats(active_only=True)
     orphans = sorted({s.type for s in stats if s.status == "pending" and s.type not in handled})
     if orphans and live:
         checks.append(

@@ -384,8 +384,8 @@ class PostgresBackend:
         rows = await self._fetch("job_list", attrs.asdict(query))
         return [Job.from_row(r) for r in rows]
 
-    async def job_stats(self) -> list[TypeStats]:
-        rows = await self._fetch("job_stats")
+    async def job_stats(self, *, active_only: bool = False) -> list[TypeStats]:
+        rows = await self._fetch("job_stats_active" if active_only else "job_stats")
         return [
             TypeStats(
                 type=r["type"],

@@ -184,6 +184,17 @@ FROM {job}
 GROUP BY type, status
 ORDER BY type, status
 
+-- job_stats_active --
+-- Counts of pending and running jobs by type only: each half reads its own partial index, so
+-- frequent callers (metrics) never scan the finished rows.
+SELECT type, 'pending' AS status, count(*) AS count,
+       extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))
+           AS oldest_pending_seconds
+FROM {job} WHERE status = 'pending' GROUP BY type
+UNION ALL
+SELECT type, 'running', count(*), NULL FROM {job} WHERE status = 'running' GROUP BY type
+ORDER BY 1, 2
+
 -- job_next_run_at --
 -- Seconds until the next pending job of these types becomes runnable (null when none waits).
 SELECT extract(epoch FROM min(run_at) - now()) AS seconds

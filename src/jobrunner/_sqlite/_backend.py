@@ -353,8 +353,9 @@ class SQLiteBackend:
     async def job_list(self, query: JobFilter) -> list[Job]:
         return [job_from_row(r) for r in await self._fetch("job_list", **attrs.asdict(query))]
 
-    async def job_stats(self) -> list[TypeStats]:
-        found = await self._fetch("job_stats", now=self.clock())
+    async def job_stats(self, *, active_only: bool = False) -> list[TypeStats]:
+        name = "job_stats_active" if active_only else "job_stats"
+        found = await self._fetch(name, now=self.clock())
         return [TypeStats(**r) for r in found]
 
     async def job_next_run_in(self, types: Sequence[str]) -> float | None:

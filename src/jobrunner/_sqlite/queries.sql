@@ -194,6 +194,16 @@ FROM {job}
 GROUP BY type, status
 ORDER BY type, status
 
+-- job_stats_active --
+-- Counts of pending and running jobs by type only (what metrics refresh often).
+SELECT type, status, count(*) AS count,
+       :now - min(run_at) FILTER (WHERE status = 'pending' AND run_at <= :now)
+           AS oldest_pending_seconds
+FROM {job}
+WHERE status IN ('pending', 'running')
+GROUP BY type, status
+ORDER BY type, status
+
 -- job_next_run_at --
 -- Seconds until the next pending job of these types becomes runnable (null when none waits).
 SELECT min(run_at) - :now AS seconds

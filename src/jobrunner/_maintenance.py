@@ -1,0 +1,97 @@
+"""The worker's maintenance loops: rescuing expired leases, heartbeats, pruning."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import anyio
+
+from . import __version__
+from ._backend import WorkerInfo
+from ._errors import DatabaseError
+
+if TYPE_CHECKING:
+    from ._worker import Worker
+
+log = logging.getLogger("jobrunner.worker")
+
+HEARTBEAT_INTERVAL = 10.0
+
+
+async def rescue_loop(worker: Worker) -> None:
+    """Take back jobs whose lease expired, on any worker, every half lease."""
+    period = max(min((h.lease for h in worker.handlers.values()), default=30.0) / 2, 1.0)
+    await anyio.sleep(worker.rand())  # soon after start: a restarted host's jobs come back fast
+    while True:
+        try:
+            rescued = await worker.backend.job_rescue_expired()
+        except DatabaseError as exc:
+            worker.outage.failed("rescuing expired jobs", exc)
+            rescued = []
+        if rescued:
+            worker.observer.jobs_rescued(rescued)
+        for job in rescued:
+            worker.stats["rescued"] += 1
+            log.warning(
+                "job %s (%s) lease expired; now %s",
+                job.id,
+                job.type,
+                job.status,
+                extra={"job_id": job.id, "job_type": job.type, "event": "rescued"},
+            )
+        if rescued:
+            worker.wake()
+        await anyio.sleep(period)
+
+
+def worker_info(worker: Worker) -> WorkerInfo:
+    """The worker as its heartbeat row describes it."""
+    host, pid, _ = worker.id.rsplit(":", 2)
+    return WorkerInfo(
+        id=worker.id,
+        host=host,
+        pid=int(pid),
+        version=__version__,
+        job_types=tuple(worker.handlers),
+        concurrency=worker.settings.concurrency,
+        running=len(worker.running),
+        processed=sum(worker.stats[s] for s in ("completed", "failed", "pending", "cancelled")),
+    )
+
+
+async def heartbeat_loop(worker: Worker) -> None:
+    while True:
+        try:
+            await worker.backend.worker_heartbeat(worker_info(worker))
+        except DatabaseError as exc:
+            worker.outage.failed("sending the heartbeat", exc)
+        else:
+            worker.outage.recovered()
+        await anyio.sleep(HEARTBEAT_INTERVAL)
+
+
+async def unregister(worker: Worker) -> None:
+    """Remove the heartbeat row of a worker that stopped cleanly."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            await worker.backend.worker_remove(worker.id)
+        except DatabaseError as exc:
+            log.debug("could not remove the heartbeat row: %s", exc)
+
+
+async def prune_loop(worker: Worker) -> None:
+    """Delete finished jobs older than the retention setting, in batches."""
+    assert worker.settings.retention
+    await anyio.sleep(60 * worker.rand())
+    while True:
+        try:
+            deleted = await worker.backend.job_delete_finished_before(
+                seconds=worker.settings.retention
+            )
+            if deleted:
+                log.info("pruned %d finished jobs", deleted, extra={"event": "pruned"})
+        except DatabaseError as exc:
+            worker.outage.failed("pruning finished jobs", exc)
+            deleted = 0
+        await anyio.sleep(1 if deleted >= 10_000 else 3600)
