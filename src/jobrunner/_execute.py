@@ -42,15 +42,19 @@ class Attempt:
     job: Job
     handler: Handler
     ctx: JobContext
-    scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
-    stop_reason: str | None = None  # "cancel", "lost", "shutdown"
+    # The cancel scope of the executor task while it runs this attempt's handler. Executors
+    # keep one scope across many jobs (a scope per job costs more than a no-op job), so only
+    # the executor currently running this attempt can be cancelled, and only while it does.
+    scope: anyio.CancelScope | None = None
+    stop_reason: str | None = None  # "cancel", "lost", "shutdown", "memory"
     failure: BaseException | None = None
     started: float = attrs.field(factory=time.monotonic)
 
     def stop(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
-        self.scope.cancel()
+        if self.scope is not None:
+            self.scope.cancel()
 
 
 class MemoryLimitExceeded(RuntimeError):
@@ -67,11 +71,16 @@ def error_text(exc: BaseException) -> str:
 
 
 async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
-    """Run the handler; return the outcome to record, or None when the lease was lost."""
+    """Run the handler; return the outcome to record, or None when the lease was lost.
+
+    The caller runs this inside a cancel scope it has put in `attempt.scope`: stopping the
+    attempt cancels that scope, and the cancellation propagates out of here; the caller then
+    asks `settle(worker, attempt)` for the outcome. An attempt stopped before it started
+    never calls its handler."""
     job, handler = attempt.job, attempt.handler
     result: Any = None
     failure: BaseException | None = None
-    with attempt.scope:
+    if attempt.stop_reason is None:
         try:
             if isinstance(job.payload, UnreadableJSON):
                 raise PayloadError(f"payload is not usable JSON: {job.payload}")
@@ -84,6 +93,14 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
             )
         except Exception as exc:
             failure = exc
+    return settle(worker, attempt, result, failure)
+
+
+def settle(
+    worker: Worker, attempt: Attempt, result: Any = None, failure: BaseException | None = None
+) -> Outcome | None:
+    """The outcome of an attempt from what its handler returned or raised."""
+    job = attempt.job
     if attempt.stop_reason is not None or isinstance(failure, LeaseLost | WaitForChildren):
         stopped = _stopped(worker, attempt, failure)
         if not isinstance(stopped, BaseException):

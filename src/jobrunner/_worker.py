@@ -25,7 +25,7 @@ from ._completer import Completer
 from ._context import JobContext
 from ._dispatch import Dispatcher
 from ._errors import DatabaseError
-from ._execute import Attempt, run_attempt
+from ._execute import Attempt, run_attempt, settle
 from ._job import Job, NewJob
 from ._joblog import job_log, log_outcome
 from ._maintenance import heartbeat_loop, prune_loop, rescue_loop, unregister
@@ -152,8 +152,19 @@ class Worker:
         return self.exit_code
 
     async def _executor(self, dispatcher: Dispatcher[Attempt]) -> None:
-        while (attempt := await dispatcher.get()) is not None:
-            await self._run_one(attempt)
+        """Run attempts one after another inside one cancel scope, renewed only after an
+        attempt was stopped (a scope per job would cost more than a no-op job)."""
+        while True:
+            attempt: Attempt | None = None
+            with anyio.CancelScope() as scope:
+                while not scope.cancel_called:
+                    attempt = await dispatcher.get()
+                    if attempt is None:
+                        return
+                    await self._run_one(attempt, scope)
+                    attempt = None
+            if attempt is not None:  # stopped mid-run: the cancellation ended its handler
+                self._ended(attempt, settle(self, attempt))
 
     async def _produce(self, jobs: Dispatcher[Attempt]) -> None:
         while not self._stopping:
@@ -272,19 +283,33 @@ class Worker:
             )
         return attempt
 
-    async def _run_one(self, attempt: Attempt) -> None:
-        job = attempt.job
-        if job.cancel_requested:
+    async def _run_one(self, attempt: Attempt, scope: anyio.CancelScope) -> None:
+        if attempt.job.cancel_requested:
             attempt.stop("cancel")
-        outcome: Outcome | None = None
+        attempt.scope = scope
         try:
             outcome = await run_attempt(self, attempt)
-        finally:
-            if self.running.get(job.id) is attempt:
-                del self.running[job.id]
-            self._by_type[job.type] -= 1
-            if self._should_wake(attempt, outcome):
-                self.wake()
+        except BaseException:
+            attempt.scope = None
+            if not scope.cancel_called:  # cancelled from outside: the worker is going away
+                self._release(attempt, None)
+            raise
+        attempt.scope = None
+        self._ended(attempt, outcome)
+
+    def _release(self, attempt: Attempt, outcome: Outcome | None) -> None:
+        """Free the attempt's slot, and wake the producer if that can matter."""
+        job = attempt.job
+        if self.running.get(job.id) is attempt:
+            del self.running[job.id]
+        self._by_type[job.type] -= 1
+        if self._should_wake(attempt, outcome):
+            self.wake()
+
+    def _ended(self, attempt: Attempt, outcome: Outcome | None) -> None:
+        """Free the slot and record how the attempt ended."""
+        self._release(attempt, outcome)
+        job = attempt.job
         if outcome is not None:
             if outcome.status in ("pending", "waiting"):
                 due = time.monotonic() + outcome.delay

@@ -30,10 +30,12 @@ from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError
 from .._job import COLUMNS, Job, NewJob
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations
+from ._claimed import ClaimedJob, raw_columns
 from ._support import (
     _COLUMN_TYPES,
     _configure,
     _float,
+    _int_array,
     _parse_wakeup,
     _refuse_newer,
     _render,
@@ -46,7 +48,9 @@ _FINAL = frozenset({"completed", "failed", "cancelled"})
 _BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
 # Batch updates keyed by `= ANY($ids)` are planned for their actual parameters every time:
 # a prepared generic plan guesses 10 rows and picks poor joins for batches of hundreds.
-_CUSTOM = frozenset({"job_finish_many", "job_extend_leases", "job_progress_many"})
+_CUSTOM = frozenset(
+    {"job_finish_many", "job_complete_many", "job_extend_leases", "job_progress_many"}
+)
 
 
 @attrs.define
@@ -290,14 +294,16 @@ class PostgresBackend:
             "worker": worker,
         }
         async with self._connection() as conn:
-            cur = await conn.execute(self._queries["job_claim"], params, binary=True)
-            jobs = [Job.from_values(row) for row in await cur.fetchall()]
-        jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
-        return jobs
+            cur = conn.cursor(binary=True)
+            raw_columns(cur)  # decoded on first use: most columns of a claimed job never are
+            await cur.execute(self._queries["job_claim"], params)
+            return list(map(ClaimedJob.from_raw, await cur.fetchall()))
 
     async def job_finish_many(self, *, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
         if not outcomes:
             return set()
+        if all(o.status == "completed" and o.result_json is None for o in outcomes):
+            return await self._complete_many(worker, outcomes)
         async with self._connection() as conn:
             cur = await conn.execute(
                 self._queries["job_finish_many"],
@@ -313,6 +319,19 @@ class PostgresBackend:
                 },
                 binary=True,
                 prepare=False,
+            )
+            return {row[0] for row in await cur.fetchall()}
+
+    async def _complete_many(self, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                self._queries["job_complete_many"],
+                {
+                    "ids": _int_array(o.id for o in outcomes),
+                    "attempts": _int_array(o.attempt for o in outcomes),
+                    "worker": worker,
+                },
+                prepare=False,  # planned for the batch at hand, like job_finish_many
             )
             return {row[0] for row in await cur.fetchall()}
 

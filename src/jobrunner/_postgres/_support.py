@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, LiteralString, cast
 
 import psycopg
@@ -44,6 +45,11 @@ def _parse_wakeup(payload: str) -> Wakeup:
         except ValueError:
             pass
     return Wakeup()
+
+
+def _int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers: one C-speed join instead of binding each."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _float(value: Any) -> float | None:

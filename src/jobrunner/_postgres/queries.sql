@@ -37,18 +37,22 @@ WITH slot AS (
     ORDER BY j.priority DESC, j.run_at, j.id
     LIMIT %(limit)s
 )
-UPDATE {job} AS job
-SET status = 'running',
-    attempts = job.attempts + 1,
-    max_attempts = coalesce(job.max_attempts, slot.max_attempts),
-    locked_by = %(worker)s,
-    locked_until = now() + make_interval(secs => slot.lease),
-    started_at = now(),
-    finished_at = NULL
-FROM slot
--- `= ANY(ARRAY(…))` makes the update find its rows by primary key, never by a table scan.
-WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND slot.type = job.type
-RETURNING {job_columns}
+, claimed AS (
+    UPDATE {job} AS job
+    SET status = 'running',
+        attempts = job.attempts + 1,
+        max_attempts = coalesce(job.max_attempts, slot.max_attempts),
+        locked_by = %(worker)s,
+        locked_until = now() + make_interval(secs => slot.lease),
+        started_at = now(),
+        finished_at = NULL
+    FROM slot
+    -- `= ANY(ARRAY(…))` makes the update find its rows by primary key, never by a table scan.
+    WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND slot.type = job.type
+    RETURNING {job_columns}
+)
+-- Best first: the worker starts them in this order.
+SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 
 -- job_finish_many --
 -- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
@@ -87,6 +91,30 @@ WITH done AS (
     WHERE parent.id = ANY(ARRAY(
             SELECT DISTINCT parent_id FROM done
             WHERE parent_id IS NOT NULL AND status IN ('completed', 'failed', 'cancelled')))
+      AND parent.status = 'pending' AND parent.run_at > now()
+      AND NOT EXISTS (
+            SELECT 1 FROM {job} AS sibling
+            WHERE sibling.parent_id = parent.id AND sibling.status IN ('pending', 'running')
+              AND sibling.id <> ALL(ARRAY(SELECT id FROM done)))
+    RETURNING parent.id
+)
+SELECT id FROM done
+
+-- job_complete_many --
+-- The common case of job_finish_many: every outcome is `completed` with no result. Same fence,
+-- same parent wake-up; the arrays come as text ('{1,2,3}'), cheaper to build than to bind.
+WITH done AS (
+    UPDATE {job} AS job
+    SET status = 'completed', result = NULL, error = NULL, progress = 1, finished_at = now(),
+        locked_by = NULL, locked_until = NULL
+    FROM unnest(%(ids)s::bigint[], %(attempts)s::int[]) AS u(id, attempt)
+    WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
+      AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
+    RETURNING job.id, job.parent_id
+), woken AS (
+    UPDATE {job} AS parent
+    SET run_at = now()
+    WHERE parent.id = ANY(ARRAY(SELECT DISTINCT parent_id FROM done WHERE parent_id IS NOT NULL))
       AND parent.status = 'pending' AND parent.run_at > now()
       AND NOT EXISTS (
             SELECT 1 FROM {job} AS sibling
