@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import anyio
 import attrs
@@ -27,7 +28,8 @@ class Completer:
     _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False)
     _buffer: list[Outcome] = attrs.field(factory=list, init=False)
     _ready: anyio.Event = attrs.field(factory=anyio.Event, init=False)
-    _flushed: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+    # Called after each written batch with the number of outcomes still buffered.
+    on_flushed: Callable[[int], None] = lambda left: None
 
     def add(self, outcome: Outcome) -> None:
         self._buffer.append(outcome)
@@ -70,6 +72,7 @@ class Completer:
             del self._buffer[: len(batch)]  # only appends happen meanwhile: the head is `batch`
             if not self._buffer:
                 self._ready = anyio.Event()
+        self.on_flushed(len(self._buffer))
         rejected = [o for o in batch if o.id not in accepted]
         if rejected:
             self.rejected += len(rejected)

@@ -26,6 +26,12 @@ class Dispatcher(Generic[T]):
         self._items.extend(items)
         self._wake_one()
 
+    def take_all(self) -> list[T]:
+        """Remove and return every item no executor has taken yet."""
+        items = list(self._items)
+        self._items.clear()
+        return items
+
     def close(self) -> None:
         """No more items: every executor returns once the queue is empty."""
         self._closed = True

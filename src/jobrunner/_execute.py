@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -84,8 +83,10 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
         try:
             if isinstance(job.payload, UnreadableJSON):
                 raise PayloadError(f"payload is not usable JSON: {job.payload}")
-            timeout = handler.timeout
-            with anyio.fail_after(timeout) if timeout else nullcontext():
+            if handler.timeout:
+                with anyio.fail_after(handler.timeout):
+                    result = await _call(handler, attempt.ctx)
+            else:
                 result = await _call(handler, attempt.ctx)
         except TimeoutError:
             failure = TimeoutError(
@@ -101,6 +102,8 @@ def settle(
 ) -> Outcome | None:
     """The outcome of an attempt from what its handler returned or raised."""
     job = attempt.job
+    if result is None and failure is None and attempt.stop_reason is None:
+        return Outcome(id=job.id, attempt=job.attempts, status="completed")  # the common case
     if attempt.stop_reason is not None or isinstance(failure, LeaseLost | WaitForChildren):
         stopped = _stopped(worker, attempt, failure)
         if not isinstance(stopped, BaseException):

@@ -142,6 +142,14 @@ class Settings:
     claim_batch: int = _option(
         500, "Jobs claimed in one statement at most.", env="JOBRUNNER_CLAIM_BATCH", parse=int
     )
+    claim_ahead: int = _option(
+        500,
+        "Jobs claimed at most beyond the free slots, so the next jobs are on hand when slots "
+        "free; sized to what finishes during one claim, so slow jobs get none. 0: claim only "
+        "for free slots.",
+        env="JOBRUNNER_CLAIM_AHEAD",
+        parse=int,
+    )
     completion_batch: int = _option(
         500,
         "Outcomes written in one statement at most.",
@@ -185,6 +193,10 @@ class Settings:
     def validate(self) -> None:
         if self.concurrency < 1:
             raise ConfigurationError("concurrency must be at least 1")
+        if self.claim_batch < 1 or self.completion_batch < 1 or self.claim_ahead < 0:
+            raise ConfigurationError(
+                "claim_batch and completion_batch must be at least 1, claim_ahead at least 0"
+            )
         if self.poll_interval is not None and self.poll_interval <= 0:
             raise ConfigurationError("poll_interval must be positive")
         if not self.table or len(self.table.encode()) > 47:

@@ -7,6 +7,7 @@ One anyio task group holds the producer, the completer and the maintenance loops
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import socket
@@ -70,6 +71,16 @@ class Worker:
     _observing: bool = attrs.field(default=False, init=False)
     _by_type: Counter[str] = attrs.field(factory=Counter, init=False)  # attempts not yet ended
     _maybe_more: bool = attrs.field(default=True, init=False)  # the last claim may have left jobs
+    _queue: Dispatcher[Attempt] = attrs.field(factory=Dispatcher, init=False)
+    # Claim-ahead: how many jobs the next claim may take beyond the free slots, sized to the
+    # slots that free during one claim round trip (see _size_ahead).
+    _ahead: int = attrs.field(default=0, init=False)
+    _claim_at: int = attrs.field(default=1, init=False)
+    _backlogged: bool = attrs.field(default=False, init=False)  # waiting for the completer
+    _ended_count: int = attrs.field(default=0, init=False)  # attempts ended since last sizing
+    _busy: float = attrs.field(default=0.0, init=False)  # and the seconds they ran
+    _mean_run: float = attrs.field(default=math.inf, init=False)  # seconds per attempt
+    _round_trip: float = attrs.field(default=0.0, init=False)  # a claim's, slow to forget
 
     def __attrs_post_init__(self) -> None:
         self._observing = type(self.observer) is not Observer  # skip no-op calls per job
@@ -82,6 +93,7 @@ class Worker:
             outage=self.outage,
             batch_size=self.settings.completion_batch,
             interval=self.settings.completion_interval,
+            on_flushed=self._on_flushed,
         )
 
     @property
@@ -99,6 +111,10 @@ class Worker:
         if self._stopping:
             self._stop_now.set()
         self._stopping = True
+        self._ahead, self._claim_at = 0, 1
+        for attempt in self._queue.take_all():  # claimed ahead, never started: hand back now
+            attempt.stop("shutdown")
+            self._ended(attempt, settle(self, attempt))
         self.wake()
 
     def wake(self) -> None:
@@ -136,7 +152,7 @@ class Worker:
                 services.start_soon(prune_loop, self)
             # A fixed pool of executor tasks, one per slot: far cheaper per job than
             # spawning a task for each.
-            dispatcher: Dispatcher[Attempt] = Dispatcher()
+            dispatcher = self._queue
             async with anyio.create_task_group() as pool:
                 for _ in range(self.settings.concurrency):
                     pool.start_soon(self._executor, dispatcher)
@@ -183,7 +199,7 @@ class Worker:
             elif got == asked:
                 # A full batch: more may be waiting. Claim again at once while slots are free,
                 # so the next claim is in flight while this batch runs.
-                if len(self.running) >= self.settings.concurrency:
+                if self._free_total() < self._claim_at:
                     await self._wait(None)
             else:
                 await self._wait(await self._idle_timeout())
@@ -194,11 +210,15 @@ class Worker:
         slots = self._free_slots()
         limit = min(
             sum(s.free for s in slots),
-            self.settings.concurrency - len(self.running),
+            self._free_total(),
             self.settings.claim_batch,
         )
-        if limit <= 0 or len(self.completer) > 10 * self.settings.completion_batch:
+        if limit <= 0:
             return 0, 0
+        if len(self.completer) > self._backlog_limit:
+            self._backlogged = True  # claim again once the completer has caught up
+            return 0, 0
+        started = time.monotonic()
         try:
             claimed = await self.backend.job_claim(
                 worker=self.id, slots=slots, limit=limit, queues=self.settings.queues
@@ -208,11 +228,44 @@ class Worker:
             await self._wait(self.outage.delay())
             return -1, 0
         self.outage.recovered()
+        self._size_ahead(started)
+        if self._stopping:  # stopped during the claim: these jobs go back at once
+            for job in claimed:
+                self.completer.add(Outcome(id=job.id, attempt=job.attempts, status="released"))
+            return limit, len(claimed)
         jobs.put_many([self._start(job) for job in claimed])
         return limit, len(claimed)
 
+    @property
+    def _backlog_limit(self) -> int:
+        """Outcomes waiting to be written beyond which the worker stops claiming."""
+        return 10 * self.settings.completion_batch
+
+    def _on_flushed(self, left: int) -> None:
+        if self._backlogged and left <= self._backlog_limit:
+            self._backlogged = False
+            self.wake()
+
+    def _size_ahead(self, claim_started: float) -> None:
+        """Claim ahead as many jobs as full slots would finish during one claim round trip
+        (three times that, for slack): slots running fast jobs then never wait for a claim, while
+        jobs that run much longer than a claim takes get none claimed ahead."""
+        if not self.settings.claim_ahead or self._stopping:
+            return
+        if self._ended_count:
+            self._mean_run = max(self._busy / self._ended_count, 1e-6)
+            self._busy, self._ended_count = 0.0, 0
+        # A claim's round trip varies several-fold with the database's other work: size for
+        # the recent slow ones (a peak that decays by 10 % per claim).
+        self._round_trip = max(time.monotonic() - claim_started, 0.9 * self._round_trip)
+        ahead = 3 * self.settings.concurrency * self._round_trip / self._mean_run
+        self._ahead = min(self.settings.claim_ahead, int(ahead))
+        # Free slots worth a claim: one, or half the jobs claimed ahead (the other half
+        # covers the claim's round trip).
+        self._claim_at = max(1, self._ahead // 2)
+
     def _free_slots(self) -> list[ClaimSlot]:
-        free_total = self.settings.concurrency - len(self.running)
+        free_total = self._free_total()
         if free_total <= 0:
             return []
         by_type = self._by_type
@@ -264,13 +317,15 @@ class Worker:
             await anyio.lowlevel.checkpoint()
 
     def _start(self, job: Job) -> Attempt:
-        handler = self.handlers[job.type]
-        attempt = Attempt(job=job, handler=handler, ctx=JobContext(job=job, worker=self))
-        stale = self.running.get(job.id)
+        job_id, job_type = job.id, job.type
+        attempt = Attempt(
+            job=job, handler=self.handlers[job_type], ctx=JobContext(job=job, worker=self)
+        )
+        stale = self.running.get(job_id)
         if stale is not None:  # we lost this job's lease earlier and now claimed it again
             stale.stop("lost")
-        self.running[job.id] = attempt
-        self._by_type[job.type] += 1
+        self.running[job_id] = attempt
+        self._by_type[job_type] += 1
         if self._observing:
             self.observer.job_started(job)
         if job_log.isEnabledFor(logging.INFO):
@@ -286,6 +341,7 @@ class Worker:
     async def _run_one(self, attempt: Attempt, scope: anyio.CancelScope) -> None:
         if attempt.job.cancel_requested:
             attempt.stop("cancel")
+        attempt.started = time.monotonic()  # a job claimed ahead may have waited for its slot
         attempt.scope = scope
         try:
             outcome = await run_attempt(self, attempt)
@@ -300,9 +356,12 @@ class Worker:
     def _release(self, attempt: Attempt, outcome: Outcome | None) -> None:
         """Free the attempt's slot, and wake the producer if that can matter."""
         job = attempt.job
-        if self.running.get(job.id) is attempt:
-            del self.running[job.id]
+        job_id = job.id
+        if self.running.get(job_id) is attempt:
+            del self.running[job_id]
         self._by_type[job.type] -= 1
+        self._ended_count += 1
+        self._busy += time.monotonic() - attempt.started
         if self._should_wake(attempt, outcome):
             self.wake()
 
@@ -332,13 +391,21 @@ class Worker:
 
     def _should_wake(self, attempt: Attempt, outcome: Outcome | None) -> bool:
         """Whether a finished job should wake the producer. Not when the last claim found the
-        queue empty: that would cost a claim and a due-time query per job on a quiet queue."""
-        if self._maybe_more or self._burst or self._stopping or outcome is None:
+        queue empty: that would cost a claim and a due-time query per job on a quiet queue;
+        nor, while jobs claimed ahead still wait, before enough slots are free to be worth
+        a claim."""
+        if self._burst or self._stopping or outcome is None:
             return True
         if outcome.status in ("pending", "waiting"):
             return True  # a retry is scheduled: the producer must rethink its sleep
         limit = attempt.handler.concurrency
-        return limit is not None and self._by_type[attempt.job.type] + 1 >= limit
+        if limit is not None and self._by_type[attempt.job.type] + 1 >= limit:
+            return True  # a type at its own limit got a slot back
+        return self._maybe_more and self._free_total() >= self._claim_at
+
+    def _free_total(self) -> int:
+        """Jobs this worker may still claim: its free slots, plus those it may claim ahead."""
+        return self.settings.concurrency + self._ahead - len(self.running)
 
     # -- stopping ------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ equality, repr, `attrs.evolve`, pickling, `as_dict`).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -19,13 +20,13 @@ import attrs
 from psycopg import AsyncCursor
 from psycopg.types.string import ByteaBinaryLoader
 
-from .._job import COLUMNS, Job, JobStatus, UnreadableJSON, safe_json_loads
+from .._job import COLUMNS, Job, JobStatus, UnreadableJSON
 
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # PostgreSQL's timestamp epoch
 _MICROS = struct.Struct("!q")
 _INFINITY = 2**63 - 1
 _STATUS = {s.value: s for s in JobStatus}
-_MISSING = object()
+_JSON = json.JSONDecoder()
 
 
 def raw_columns(cursor: AsyncCursor[Any]) -> None:
@@ -46,14 +47,16 @@ def _timestamp(raw: bytes | None) -> dt.datetime | None:
 
 
 def _json(raw: bytes | None) -> Any:
-    """A binary jsonb value: a version byte, then the JSON text."""
+    """A binary jsonb value: a version byte, then the JSON text as PostgreSQL prints it
+    (never with surrounding whitespace, so a bare raw_decode reads all of it)."""
     if raw is None:
         return None
     try:
-        text = raw[1:].decode()  # json.loads(bytes) would first guess the encoding, slowly
+        return _JSON.raw_decode(raw[1:].decode())[0]
     except UnicodeDecodeError:  # only a server whose encoding is not UTF-8 could send this
         return UnreadableJSON("not valid UTF-8")
-    return safe_json_loads(text)
+    except RecursionError:
+        return UnreadableJSON("nested too deeply to decode")
 
 
 _DECODE: dict[str, Callable[[Any], Any]] = {
@@ -69,13 +72,13 @@ class ClaimedJob(Job):
     """A `Job` backed by a raw claimed row (columns in `COLUMNS` order)."""
 
     __slots__ = ("_cache", "_row")
-    _row: tuple[Any, ...] | None
-    _cache: dict[str, Any]
+    _row: tuple[Any, ...]  # final values, but raw bytes for the columns in _DECODE
+    _cache: dict[str, Any]  # the decoded columns in _DECODE, once read
 
     def __init__(self, **fields: Any) -> None:  # what attrs.evolve calls
-        object.__setattr__(self, "_row", None)
-        object.__setattr__(self, "_cache", {})
-        Job.__init__(self, **fields)
+        job = Job(**fields)  # defaults and checks as for any Job
+        object.__setattr__(self, "_row", tuple(getattr(job, name) for name in COLUMNS))
+        object.__setattr__(self, "_cache", {name: getattr(job, name) for name in _DECODE})
 
     @classmethod
     def from_raw(cls, row: tuple[Any, ...]) -> ClaimedJob:
@@ -112,20 +115,22 @@ def _rebuild(fields: dict[str, Any]) -> Job:
 
 def _column(index: int, name: str) -> property:
     decode = _DECODE.get(name)
+    doc = f"The job's `{name}` column."
+    if decode is None:
 
-    def get(self: ClaimedJob) -> Any:
-        value = self._cache.get(name, _MISSING)
-        if value is _MISSING:
-            assert self._row is not None
-            value = self._row[index]
-            if decode is not None:
-                value = self._cache[name] = decode(value)
+        def plain(self: ClaimedJob) -> Any:
+            return self._row[index]
+
+        return property(plain, doc=doc)
+
+    def decoded(self: ClaimedJob) -> Any:
+        cache = self._cache
+        if name in cache:
+            return cache[name]
+        value = cache[name] = decode(self._row[index])
         return value
 
-    def set_(self: ClaimedJob, value: Any) -> None:  # only __init__ gets here (frozen)
-        self._cache[name] = value
-
-    return property(get, set_, doc=f"The job's `{name}` column.")
+    return property(decoded, doc=doc)
 
 
 for _index, _name in enumerate(COLUMNS):
