@@ -119,31 +119,39 @@ class Job:
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _valid_text(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+def _check_text(name: str, value: str | None) -> None:
     """Text columns must be valid UTF-8 without NUL: PostgreSQL would refuse them."""
     if value is None:
         return
     if "\x00" in value:
-        raise PayloadError(f"{attribute.name} contains a NUL character")
+        raise PayloadError(f"{name} contains a NUL character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise PayloadError(f"{attribute.name} contains invalid Unicode (lone surrogates)") from None
+        raise PayloadError(f"{name} contains invalid Unicode (lone surrogates)") from None
 
 
 @attrs.frozen(kw_only=True)
 class NewJob:
     """What `enqueue` asks for. Unset fields take the table's defaults."""
 
-    type: str = attrs.field(validator=[attrs.validators.min_len(1), _valid_text])
+    type: str
     payload: Any = attrs.field(factory=dict)
-    queue: str = attrs.field(default=DEFAULT_QUEUE, validator=_valid_text)
-    user_id: str | None = attrs.field(default=None, validator=_valid_text)
+    queue: str = DEFAULT_QUEUE
+    user_id: str | None = None
     parent_id: int | None = None
     priority: int = 0
     max_attempts: int | None = None
     run_at: dt.datetime | None = None
     delay: float | None = None
+
+    def __attrs_post_init__(self) -> None:
+        # One check for the text fields (bulk enqueues build many of these).
+        if not self.type:
+            raise ValueError("Length of 'type' must be >= 1: the job type cannot be empty")
+        _check_text("type", self.type)
+        _check_text("queue", self.queue)
+        _check_text("user_id", self.user_id)
 
     def payload_json(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
         """The payload as JSON text, refusing what is not JSON or is too large."""
@@ -176,21 +184,24 @@ def safe_json_loads(data: str | bytes) -> Any:
         return UnreadableJSON("nested too deeply to decode")
 
 
+# One encoder for all: json.dumps with options builds a new one per call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def encode_json(value: Any, *, what: str, max_bytes: int) -> str:
     """Serialise `value` as strict JSON (no NaN) within `max_bytes`, or raise PayloadError."""
     try:
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         # PostgreSQL's jsonb cannot hold NUL (json.dumps writes it as \u0000): refuse it the
         # same way on every backend.
         raise PayloadError(f"{what} contains a NUL character")
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > max_bytes:
-        raise PayloadError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
     try:
-        text.encode("utf-8")
+        size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         raise PayloadError(f"{what} contains invalid Unicode (lone surrogates)") from None
+    if size > max_bytes:
+        raise PayloadError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
     return text

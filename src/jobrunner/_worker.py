@@ -202,6 +202,8 @@ class Worker:
                 if self._free_total() < self._claim_at:
                     await self._wait(None)
             else:
+                if got:
+                    await anyio.lowlevel.checkpoint()  # start those jobs before looking ahead
                 await self._wait(await self._idle_timeout())
             self._check_memory()
 

@@ -35,6 +35,7 @@ from ._support import (
     _COLUMN_TYPES,
     _configure,
     _float,
+    _insert_many_params,
     _int_array,
     _parse_wakeup,
     _refuse_newer,
@@ -259,17 +260,7 @@ class PostgresBackend:
             params: dict[str, Any] = jobs[0].insert_values(max_payload_bytes)
         else:
             name = "job_insert_many"
-            params = {
-                "types": [j.type for j in jobs],
-                "queues": [j.queue for j in jobs],
-                "user_ids": [j.user_id for j in jobs],
-                "parent_ids": [j.parent_id for j in jobs],
-                "priorities": [j.priority for j in jobs],
-                "payloads": [j.payload_json(max_payload_bytes) for j in jobs],
-                "max_attempts": [j.max_attempts for j in jobs],
-                "run_ats": [j.run_at for j in jobs],
-                "delays": [j.delay for j in jobs],
-            }
+            params = _insert_many_params(jobs, max_payload_bytes)
         if connection is not None:
             return await self._insert(connection, name, params)
         async with self._connection() as conn:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, LiteralString, cast
 
 import psycopg
@@ -12,7 +12,7 @@ from psycopg.types.json import set_json_loads
 from .. import __version__
 from .._backend import Wakeup
 from .._errors import SchemaError
-from .._job import safe_json_loads
+from .._job import NewJob, safe_json_loads
 
 # Columns whose type jobrunner relies on (information_schema spelling).
 _COLUMN_TYPES = {
@@ -45,6 +45,29 @@ def _parse_wakeup(payload: str) -> Wakeup:
         except ValueError:
             pass
     return Wakeup()
+
+
+def _insert_many_params(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
+    """The parameters of `job_insert_many`: each column as one value or an empty array when
+    every job has the same (or no) value, else as an array."""
+    params: dict[str, Any] = {
+        "payloads": "[" + ",".join([j.payload_json(max_payload_bytes) for j in jobs]) + "]"
+    }
+    for column, key in (("type", "types"), ("queue", "queues"), ("priority", "priorities")):
+        values = [getattr(j, column) for j in jobs]
+        same = values.count(values[0]) == len(values)
+        params[column] = values[0] if same else None
+        params[key] = [] if same else values
+    for column, key in (
+        ("user_id", "user_ids"),
+        ("parent_id", "parent_ids"),
+        ("max_attempts", "max_attempts"),
+        ("run_at", "run_ats"),
+        ("delay", "delays"),
+    ):
+        values = [getattr(j, column) for j in jobs]
+        params[key] = [] if values.count(None) == len(values) else values
+    return params
 
 
 def _int_array(values: Iterable[int]) -> str:

@@ -7,15 +7,22 @@ VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload
 RETURNING id
 
 -- job_insert_many --
--- Enqueue many jobs in one statement; ids come back in input order.
+-- Enqueue many jobs in one statement; ids come back in input order. The payloads come as one
+-- JSON array; a column with one value for every job comes as that value (`type`, `queue`,
+-- `priority`) or, when it is null for every job, as an empty array (ROWS FROM pads it with
+-- nulls): a bulk enqueue then binds three parameters, not nine arrays of thousands.
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
-SELECT t.type, t.queue, t.user_id, t.parent_id, t.priority, t.payload::jsonb, t.max_attempts,
+SELECT coalesce(t.type, %(type)s), coalesce(t.queue, %(queue)s), t.user_id, t.parent_id,
+       coalesce(t.priority, %(priority)s), t.payload, t.max_attempts,
        coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
-FROM unnest(%(types)b::text[], %(queues)b::text[], %(user_ids)b::text[], %(parent_ids)b::bigint[],
-            %(priorities)b::int[], %(payloads)b::text[], %(max_attempts)b::int[],
-            %(run_ats)b::timestamptz[], %(delays)b::float8[])
-     WITH ORDINALITY AS t(type, queue, user_id, parent_id, priority, payload, max_attempts,
-                          run_at, delay, ord)
+FROM ROWS FROM (
+         jsonb_array_elements(%(payloads)s::jsonb),
+         unnest(%(types)b::text[]), unnest(%(queues)b::text[]), unnest(%(user_ids)b::text[]),
+         unnest(%(parent_ids)b::bigint[]), unnest(%(priorities)b::int[]),
+         unnest(%(max_attempts)b::int[]), unnest(%(run_ats)b::timestamptz[]),
+         unnest(%(delays)b::float8[])
+     ) WITH ORDINALITY AS t(payload, type, queue, user_id, parent_id, priority, max_attempts,
+                            run_at, delay, ord)
 ORDER BY t.ord
 RETURNING id
 
