@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
+import json.encoder
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -184,14 +185,32 @@ def safe_json_loads(data: str | bytes) -> Any:
         return UnreadableJSON("nested too deeply to decode")
 
 
-# One encoder for all: json.dumps with options builds a new one per call.
+# One encoder for all: json.dumps with options builds a new encoder per call, and even a
+# JSONEncoder builds a new C encoder per encode(). This one is built once; without a
+# `markers` dict it skips the circular-reference bookkeeping (a cycle then ends in
+# RecursionError, refused like any other unserialisable value).
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_C_ENCODE = (
+    json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+    )
+    if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
+    else None
+)
+
+
+def _encode(value: Any) -> str:
+    if isinstance(value, str):
+        return json.encoder.encode_basestring(value)
+    if _C_ENCODE is None:
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def encode_json(value: Any, *, what: str, max_bytes: int) -> str:
     """Serialise `value` as strict JSON (no NaN) within `max_bytes`, or raise PayloadError."""
     try:
-        text = _ENCODER.encode(value)
+        text = _encode(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise PayloadError(f"{what} is not JSON-serialisable: {exc}") from None
     if "\\u0000" in text and _ESCAPED_NUL.search(text):

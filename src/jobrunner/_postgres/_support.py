@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 from typing import Any, LiteralString, cast
 
 import psycopg
@@ -54,7 +55,7 @@ def _insert_many_params(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[
         "payloads": "[" + ",".join([j.payload_json(max_payload_bytes) for j in jobs]) + "]"
     }
     for column, key in (("type", "types"), ("queue", "queues"), ("priority", "priorities")):
-        values = [getattr(j, column) for j in jobs]
+        values = list(map(attrgetter(column), jobs))
         same = values.count(values[0]) == len(values)
         params[column] = values[0] if same else None
         params[key] = [] if same else values
@@ -65,7 +66,7 @@ def _insert_many_params(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[
         ("run_at", "run_ats"),
         ("delay", "delays"),
     ):
-        values = [getattr(j, column) for j in jobs]
+        values = list(map(attrgetter(column), jobs))
         params[key] = [] if values.count(None) == len(values) else values
     return params
 
