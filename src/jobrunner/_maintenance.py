@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -17,6 +18,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobrunner.worker")
 
 HEARTBEAT_INTERVAL = 10.0
+STATEMENT_GRACE = 10.0
+
+T = TypeVar("T")
+
+
+async def finishing(call: Awaitable[T]) -> T:
+    """Await a short maintenance statement even while the worker stops (for up to
+    STATEMENT_GRACE seconds): one cancelled mid-flight makes psycopg cancel it on the server
+    and drop the connection, with a warning in the log."""
+    with anyio.CancelScope(shield=True) as scope:
+        scope.deadline = anyio.current_time() + STATEMENT_GRACE
+        return await call
+    raise DatabaseError(f"the database did not answer within {STATEMENT_GRACE:g}s")
 
 
 async def rescue_loop(worker: Worker) -> None:
@@ -25,7 +39,7 @@ async def rescue_loop(worker: Worker) -> None:
     await anyio.sleep(worker.rand())  # soon after start: a restarted host's jobs come back fast
     while True:
         try:
-            rescued = await worker.backend.job_rescue_expired()
+            rescued = await finishing(worker.backend.job_rescue_expired())
         except DatabaseError as exc:
             worker.outage.failed("rescuing expired jobs", exc)
             rescued = []
@@ -63,7 +77,7 @@ def worker_info(worker: Worker) -> WorkerInfo:
 async def heartbeat_loop(worker: Worker) -> None:
     while True:
         try:
-            await worker.backend.worker_heartbeat(worker_info(worker))
+            await finishing(worker.backend.worker_heartbeat(worker_info(worker)))
         except DatabaseError as exc:
             worker.outage.failed("sending the heartbeat", exc)
         else:
@@ -86,8 +100,8 @@ async def prune_loop(worker: Worker) -> None:
     await anyio.sleep(60 * worker.rand())
     while True:
         try:
-            deleted = await worker.backend.job_delete_finished_before(
-                seconds=worker.settings.retention
+            deleted = await finishing(
+                worker.backend.job_delete_finished_before(seconds=worker.settings.retention)
             )
             if deleted:
                 log.info("pruned %d finished jobs", deleted, extra={"event": "pruned"})

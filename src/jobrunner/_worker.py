@@ -29,7 +29,7 @@ from ._errors import DatabaseError
 from ._execute import Attempt, run_attempt, settle
 from ._job import Job, NewJob
 from ._joblog import job_log, log_outcome
-from ._maintenance import heartbeat_loop, prune_loop, rescue_loop, unregister
+from ._maintenance import finishing, heartbeat_loop, prune_loop, rescue_loop, unregister
 from ._observe import Observer
 from ._outage import Outage
 from ._plugin import Handler
@@ -112,7 +112,14 @@ class Worker:
             self._stop_now.set()
         self._stopping = True
         self._ahead, self._claim_at = 0, 1
-        for attempt in self._queue.take_all():  # claimed ahead, never started: hand back now
+        waiting = self._queue.take_all()  # claimed but not started: hand them back now
+        if waiting:
+            log.info(
+                "handing back %d claimed jobs that had not started",
+                len(waiting),
+                extra={"event": "hand_back_waiting"},
+            )
+        for attempt in waiting:
             attempt.stop("shutdown")
             self._ended(attempt, settle(self, attempt))
         self.wake()
@@ -473,7 +480,7 @@ class Worker:
             if not held:
                 continue
             try:
-                report = await self.backend.job_extend_leases(worker=self.id, held=held)
+                report = await finishing(self.backend.job_extend_leases(worker=self.id, held=held))
             except DatabaseError as exc:
                 self.outage.failed("extending leases", exc)
                 continue
@@ -506,7 +513,7 @@ class Worker:
                 for a in dirty
             ]
             try:
-                await self.backend.job_progress_many(worker=self.id, held=held)
+                await finishing(self.backend.job_progress_many(worker=self.id, held=held))
             except DatabaseError as exc:
                 self.outage.failed("storing progress", exc)
 

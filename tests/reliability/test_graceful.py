@@ -23,7 +23,18 @@ def _enqueue(url: str, schema: str, count: int, seconds: float) -> None:
 
 
 def _wait_running(url: str, schema: str, count: int) -> None:
-    wait_until(lambda: statuses(url, schema).get("running") == count, 30, f"{count} running")
+    """Until `count` handlers have started (claimed is not enough: a job claimed but not yet
+    started when the worker stops is handed back without running)."""
+
+    def started() -> bool:
+        [(n,)] = sql(
+            url,
+            f'SELECT count(*) FROM "{schema}".job WHERE status = %s AND progress IS NOT NULL',
+            ["running"],
+        )
+        return n == count
+
+    wait_until(started, 30, f"{count} started")
 
 
 def _jobs(url: str, schema: str) -> list[tuple[float, str, int, object]]:

@@ -78,7 +78,8 @@ async def leak(ctx: jobrunner.JobContext) -> None:
 
 @plugin.handler("flow.ok", max_attempts=1, lease=2)
 async def ok(ctx: jobrunner.JobContext) -> dict[str, Any]:
-    """A well-behaved job."""
+    """A well-behaved job (it reports progress as it starts, so tests can see it run)."""
+    ctx.progress(0.01)
     await anyio.sleep(ctx.payload.get("seconds", 0))
     return {"pid": os.getpid()}
 
