@@ -8,6 +8,7 @@ while slow jobs still spread over as many executors as they need.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 import anyio
@@ -25,6 +26,13 @@ class Dispatcher(Generic[T]):
     def put_many(self, items: list[T]) -> None:
         self._items.extend(items)
         self._wake_one()
+
+    def take_where(self, test: Callable[[T], bool]) -> list[T]:
+        """Remove and return the items no executor has taken yet that pass `test`."""
+        taken = [item for item in self._items if test(item)]
+        if taken:
+            self._items = deque(item for item in self._items if not test(item))
+        return taken
 
     def take_all(self) -> list[T]:
         """Remove and return every item no executor has taken yet."""

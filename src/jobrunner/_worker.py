@@ -39,6 +39,9 @@ from ._settings import Settings
 log = logging.getLogger("jobrunner.worker")
 
 EXIT_MEMORY = 75  # EX_TEMPFAIL: the supervisor should restart us
+# A job claimed ahead that waited this long for a slot goes back to the queue: the jobs turned
+# out slower than the claim-ahead estimate, and another worker may be idle.
+WAITING_LIMIT = 1.0
 
 
 def new_worker_id() -> str:
@@ -433,6 +436,24 @@ class Worker:
                 await self._wake.wait()
         self._hand_back()
 
+    def _hand_back_stale(self) -> None:
+        """Hand back the jobs claimed ahead that waited over WAITING_LIMIT for a slot, and
+        claim none ahead until jobs end again and show how long they take."""
+        cutoff = time.monotonic() - WAITING_LIMIT
+        stale = self._queue.take_where(lambda attempt: attempt.started < cutoff)
+        if not stale:
+            return
+        self._ahead, self._claim_at = 0, 1
+        log.info(
+            "handing back %d jobs claimed ahead that waited over %gs for a slot",
+            len(stale),
+            WAITING_LIMIT,
+            extra={"event": "hand_back_waiting"},
+        )
+        for attempt in stale:
+            attempt.stop("shutdown")  # handed back untouched: the attempt does not count
+            self._ended(attempt, settle(self, attempt))
+
     def _hand_back(self) -> None:
         if self.running:
             log.warning(
@@ -498,6 +519,7 @@ class Worker:
         while True:
             await anyio.sleep(1.0)
             self._check_memory()  # also here: a worker whose slots are all busy never polls
+            self._hand_back_stale()
             dirty = [a for a in self.running.values() if a.ctx.progress_dirty]
             if not dirty:
                 continue

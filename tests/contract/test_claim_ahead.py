@@ -118,3 +118,23 @@ async def test_stop_hands_back_jobs_claimed_ahead_without_counting_an_attempt(en
     for job_id in ids:
         job = await engine.backend.job_get(job_id)
         assert (job.status, job.attempts, job.locked_by) == ("pending", 0, None)
+
+
+async def test_jobs_claimed_ahead_that_wait_too_long_for_a_slot_go_back(engine):
+    state = _state()
+    runner = engine.runner(plugins=[_plugin(engine, state)], concurrency=1, shutdown_timeout=0.2)
+    async with runner:
+        await _run_quick(runner, state, 200)  # fast jobs: the worker now claims ahead
+        ids = await runner.enqueue_many([NewJob(type="ahead.hold", payload={"seconds": 30})] * 5)
+        with anyio.fail_after(10):
+            await state["holding"].wait()
+        assert await _running_rows(engine, "ahead.hold") > 1  # claimed ahead behind the first
+        with anyio.fail_after(10):  # the estimate was wrong: they go back within a few seconds
+            while await _running_rows(engine, "ahead.hold") != 1:
+                await anyio.sleep(0.1)
+        for job_id in ids[1:]:
+            job = await engine.backend.job_get(job_id)
+            assert (job.status, job.attempts, job.locked_by) == ("pending", 0, None)
+        await anyio.sleep(1.5)  # and are not claimed again while the slot is busy
+        assert await _running_rows(engine, "ahead.hold") == 1
+    assert state["hold_calls"] == 1
