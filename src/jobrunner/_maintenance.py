@@ -1,4 +1,5 @@
-"""The worker's maintenance loops: rescuing expired leases, heartbeats, pruning."""
+"""The worker's maintenance loops: leases, progress, rescuing expired leases, heartbeats,
+pruning."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from . import __version__
-from ._backend import WorkerInfo
+from ._backend import Held, WorkerInfo
 from ._errors import DatabaseError
+from ._secrets import redact
 
 if TYPE_CHECKING:
     from ._worker import Worker
@@ -109,3 +111,66 @@ async def prune_loop(worker: Worker) -> None:
             worker.outage.failed("pruning finished jobs", exc)
             deleted = 0
         await anyio.sleep(1 if deleted >= 10_000 else 3600)
+
+
+def held_by(worker: Worker) -> list[Held]:
+    """Jobs the worker holds: those running, and those whose outcome is not written yet."""
+    held = [
+        Held(id=a.job.id, attempt=a.job.attempts, lease=a.handler.lease)
+        for a in worker.running.values()
+    ]
+    longest = max((h.lease for h in worker.handlers.values()), default=30.0)
+    held += [Held(id=o.id, attempt=o.attempt, lease=longest) for o in worker.completer.pending]
+    return held
+
+
+async def lease_loop(worker: Worker) -> None:
+    """Extend the leases of held jobs every third of the shortest lease; stop the attempts
+    whose lease was lost or whose job was asked to cancel."""
+    period = min((h.lease for h in worker.handlers.values()), default=30.0) / 3
+    while True:
+        await anyio.sleep(period)
+        held = held_by(worker)
+        if not held:
+            continue
+        try:
+            report = await finishing(worker.backend.job_extend_leases(worker=worker.id, held=held))
+        except DatabaseError as exc:
+            worker.outage.failed("extending leases", exc)
+            continue
+        asked = {(h.id, h.attempt) for h in held}  # jobs claimed meanwhile were not asked
+        for attempt in list(worker.running.values()):
+            held_now = (attempt.job.id, attempt.job.attempts) in asked
+            if held_now and attempt.job.id not in report.owned:
+                worker.stats["lease_lost"] += 1
+                attempt.stop("lost")
+            elif attempt.job.id in report.cancel_requested:
+                attempt.ctx.cancel_requested = True
+                attempt.stop("cancel")
+
+
+async def progress_loop(worker: Worker) -> None:
+    """Every second: check memory, hand back jobs that waited too long for a slot, and store
+    the progress reports made since."""
+    while True:
+        await anyio.sleep(1.0)
+        worker.check_memory()  # also here: a worker whose slots are all busy never polls
+        worker.hand_back_stale()
+        dirty = [a for a in worker.running.values() if a.ctx.progress_dirty]
+        if not dirty:
+            continue
+        for a in dirty:
+            a.ctx.progress_dirty = False
+        held = [
+            Held(
+                id=a.job.id,
+                attempt=a.job.attempts,
+                progress=a.ctx.progress_value,
+                message=redact(a.ctx.progress_message) if a.ctx.progress_message else None,
+            )
+            for a in dirty
+        ]
+        try:
+            await finishing(worker.backend.job_progress_many(worker=worker.id, held=held))
+        except DatabaseError as exc:
+            worker.outage.failed("storing progress", exc)

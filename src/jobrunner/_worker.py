@@ -7,7 +7,6 @@ One anyio task group holds the producer, the completer and the maintenance loops
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import socket
@@ -21,7 +20,8 @@ import anyio
 import anyio.lowlevel
 import attrs
 
-from ._backend import Backend, ClaimSlot, Held, Outcome, Wakeup
+from ._ahead import ClaimAhead
+from ._backend import Backend, ClaimSlot, Outcome, Wakeup
 from ._completer import Completer
 from ._context import JobContext
 from ._dispatch import Dispatcher
@@ -29,11 +29,17 @@ from ._errors import DatabaseError
 from ._execute import Attempt, run_attempt, settle
 from ._job import Job, NewJob
 from ._joblog import job_log, log_outcome
-from ._maintenance import finishing, heartbeat_loop, prune_loop, rescue_loop, unregister
+from ._maintenance import (
+    heartbeat_loop,
+    lease_loop,
+    progress_loop,
+    prune_loop,
+    rescue_loop,
+    unregister,
+)
 from ._observe import Observer
 from ._outage import Outage
 from ._plugin import Handler
-from ._secrets import redact
 from ._settings import Settings
 
 log = logging.getLogger("jobrunner.worker")
@@ -75,17 +81,11 @@ class Worker:
     _by_type: Counter[str] = attrs.field(factory=Counter, init=False)  # attempts not yet ended
     _maybe_more: bool = attrs.field(default=True, init=False)  # the last claim may have left jobs
     _queue: Dispatcher[Attempt] = attrs.field(factory=Dispatcher, init=False)
-    # Claim-ahead: how many jobs the next claim may take beyond the free slots, sized to the
-    # slots that free during one claim round trip (see _size_ahead).
-    _ahead: int = attrs.field(default=0, init=False)
-    _claim_at: int = attrs.field(default=1, init=False)
+    ahead: ClaimAhead = attrs.field(init=False)  # how far beyond its slots it may claim
     _backlogged: bool = attrs.field(default=False, init=False)  # waiting for the completer
-    _ended_count: int = attrs.field(default=0, init=False)  # attempts ended since last sizing
-    _busy: float = attrs.field(default=0.0, init=False)  # and the seconds they ran
-    _mean_run: float = attrs.field(default=math.inf, init=False)  # seconds per attempt
-    _round_trip: float = attrs.field(default=0.0, init=False)  # a claim's, slow to forget
 
     def __attrs_post_init__(self) -> None:
+        self.ahead = ClaimAhead(self.settings.concurrency, self.settings.claim_ahead)
         self._observing = type(self.observer) is not Observer  # skip no-op calls per job
         self.outage = Outage(
             max_delay=self.settings.error_retry_delay, on_failure=self.observer.loop_error
@@ -114,7 +114,7 @@ class Worker:
         if self._stopping:
             self._stop_now.set()
         self._stopping = True
-        self._ahead, self._claim_at = 0, 1
+        self.ahead.off()
         waiting = self._queue.take_all()  # claimed but not started: hand them back now
         if waiting:
             log.info(
@@ -152,8 +152,8 @@ class Worker:
         )
         async with anyio.create_task_group() as services:
             services.start_soon(self.completer.run)
-            services.start_soon(self._lease_loop)
-            services.start_soon(self._progress_loop)
+            services.start_soon(lease_loop, self)
+            services.start_soon(progress_loop, self)
             services.start_soon(rescue_loop, self)
             if self.settings.listen:
                 services.start_soon(self._listen_loop)
@@ -209,13 +209,13 @@ class Worker:
             elif got == asked:
                 # A full batch: more may be waiting. Claim again at once while slots are free,
                 # so the next claim is in flight while this batch runs.
-                if self._free_total() < self._claim_at:
+                if self._free_total() < self.ahead.claim_at:
                     await self._wait(None)
             else:
                 if got:
                     await anyio.lowlevel.checkpoint()  # start those jobs before looking ahead
                 await self._wait(await self._idle_timeout())
-            self._check_memory()
+            self.check_memory()
 
     async def _claim_into(self, jobs: Dispatcher[Attempt]) -> tuple[int, int]:
         """Claim up to the free slots; return (asked, got), asked -1 after a database error."""
@@ -240,12 +240,12 @@ class Worker:
             await self._wait(self.outage.delay())
             return -1, 0
         self.outage.recovered()
-        self._size_ahead(started)
         if self._stopping:  # stopped during the claim: these jobs go back at once
             for job in claimed:
                 self.completer.add(Outcome(id=job.id, attempt=job.attempts, status="released"))
-            return limit, len(claimed)
-        jobs.put_many([self._start(job) for job in claimed])
+        else:
+            self.ahead.after_claim(time.monotonic() - started)
+            jobs.put_many([self._start(job) for job in claimed])
         return limit, len(claimed)
 
     @property
@@ -257,24 +257,6 @@ class Worker:
         if self._backlogged and left <= self._backlog_limit:
             self._backlogged = False
             self.wake()
-
-    def _size_ahead(self, claim_started: float) -> None:
-        """Claim ahead as many jobs as full slots would finish during one claim round trip
-        (three times that, for slack): slots running fast jobs then never wait for a claim, while
-        jobs that run much longer than a claim takes get none claimed ahead."""
-        if not self.settings.claim_ahead or self._stopping:
-            return
-        if self._ended_count:
-            self._mean_run = max(self._busy / self._ended_count, 1e-6)
-            self._busy, self._ended_count = 0.0, 0
-        # A claim's round trip varies several-fold with the database's other work: size for
-        # the recent slow ones (a peak that decays by 10 % per claim).
-        self._round_trip = max(time.monotonic() - claim_started, 0.9 * self._round_trip)
-        ahead = 3 * self.settings.concurrency * self._round_trip / self._mean_run
-        self._ahead = min(self.settings.claim_ahead, int(ahead))
-        # Free slots worth a claim: one, or half the jobs claimed ahead (the other half
-        # covers the claim's round trip).
-        self._claim_at = max(1, self._ahead // 2)
 
     def _free_slots(self) -> list[ClaimSlot]:
         free_total = self._free_total()
@@ -372,8 +354,7 @@ class Worker:
         if self.running.get(job_id) is attempt:
             del self.running[job_id]
         self._by_type[job.type] -= 1
-        self._ended_count += 1
-        self._busy += time.monotonic() - attempt.started
+        self.ahead.ended(time.monotonic() - attempt.started)
         if self._should_wake(attempt, outcome):
             self.wake()
 
@@ -413,11 +394,11 @@ class Worker:
         limit = attempt.handler.concurrency
         if limit is not None and self._by_type[attempt.job.type] + 1 >= limit:
             return True  # a type at its own limit got a slot back
-        return self._maybe_more and self._free_total() >= self._claim_at
+        return self._maybe_more and self._free_total() >= self.ahead.claim_at
 
     def _free_total(self) -> int:
         """Jobs this worker may still claim: its free slots, plus those it may claim ahead."""
-        return self.settings.concurrency + self._ahead - len(self.running)
+        return self.settings.concurrency + self.ahead.jobs - len(self.running)
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -436,14 +417,14 @@ class Worker:
                 await self._wake.wait()
         self._hand_back()
 
-    def _hand_back_stale(self) -> None:
+    def hand_back_stale(self) -> None:
         """Hand back the jobs claimed ahead that waited over WAITING_LIMIT for a slot, and
         claim none ahead until jobs end again and show how long they take."""
         cutoff = time.monotonic() - WAITING_LIMIT
         stale = self._queue.take_where(lambda attempt: attempt.started < cutoff)
         if not stale:
             return
-        self._ahead, self._claim_at = 0, 1
+        self.ahead.off()
         log.info(
             "handing back %d jobs claimed ahead that waited over %gs for a slot",
             len(stale),
@@ -465,7 +446,7 @@ class Worker:
         for attempt in list(self.running.values()):
             attempt.stop(reason)
 
-    def _check_memory(self) -> None:
+    def check_memory(self) -> None:
         limit = self.settings.max_memory
         if not limit or self.memory_probe is None:
             return
@@ -481,63 +462,7 @@ class Worker:
             self.exit_code = EXIT_MEMORY
             self.stop()
 
-    # -- maintenance loops ---------------------------------------------------------------
-
-    def _held(self) -> list[Held]:
-        """Jobs this worker holds: those running, and those whose outcome is not written yet."""
-        held = [
-            Held(id=a.job.id, attempt=a.job.attempts, lease=a.handler.lease)
-            for a in self.running.values()
-        ]
-        longest = max((h.lease for h in self.handlers.values()), default=30.0)
-        held += [Held(id=o.id, attempt=o.attempt, lease=longest) for o in self.completer.pending]
-        return held
-
-    async def _lease_loop(self) -> None:
-        period = min((h.lease for h in self.handlers.values()), default=30.0) / 3
-        while True:
-            await anyio.sleep(period)
-            held = self._held()
-            if not held:
-                continue
-            try:
-                report = await finishing(self.backend.job_extend_leases(worker=self.id, held=held))
-            except DatabaseError as exc:
-                self.outage.failed("extending leases", exc)
-                continue
-            asked = {(h.id, h.attempt) for h in held}  # jobs claimed meanwhile were not asked
-            for attempt in list(self.running.values()):
-                held_now = (attempt.job.id, attempt.job.attempts) in asked
-                if held_now and attempt.job.id not in report.owned:
-                    self.stats["lease_lost"] += 1
-                    attempt.stop("lost")
-                elif attempt.job.id in report.cancel_requested:
-                    attempt.ctx.cancel_requested = True
-                    attempt.stop("cancel")
-
-    async def _progress_loop(self) -> None:
-        while True:
-            await anyio.sleep(1.0)
-            self._check_memory()  # also here: a worker whose slots are all busy never polls
-            self._hand_back_stale()
-            dirty = [a for a in self.running.values() if a.ctx.progress_dirty]
-            if not dirty:
-                continue
-            for a in dirty:
-                a.ctx.progress_dirty = False
-            held = [
-                Held(
-                    id=a.job.id,
-                    attempt=a.job.attempts,
-                    progress=a.ctx.progress_value,
-                    message=redact(a.ctx.progress_message) if a.ctx.progress_message else None,
-                )
-                for a in dirty
-            ]
-            try:
-                await finishing(self.backend.job_progress_many(worker=self.id, held=held))
-            except DatabaseError as exc:
-                self.outage.failed("storing progress", exc)
+    # -- notifications -------------------------------------------------------------------
 
     async def _listen_loop(self) -> None:
         while True:

@@ -105,7 +105,7 @@ class ClaimedJob(Job):
     def __repr__(self) -> str:
         return repr(self.plain())
 
-    def __reduce__(self) -> tuple[Any, ...]:
+    def __reduce__(self) -> tuple[Any, ...]:  # pickles as the plain Job it equals
         return (_rebuild, ({name: getattr(self, name) for name in COLUMNS},))
 
 
