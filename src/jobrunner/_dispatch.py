@@ -29,9 +29,11 @@ class Dispatcher(Generic[T]):
 
     def take_where(self, test: Callable[[T], bool]) -> list[T]:
         """Remove and return the items no executor has taken yet that pass `test`."""
-        taken = [item for item in self._items if test(item)]
-        if taken:
-            self._items = deque(item for item in self._items if not test(item))
+        taken: list[T] = []
+        kept: deque[T] = deque()
+        for item in self._items:
+            (taken if test(item) else kept).append(item)
+        self._items = kept
         return taken
 
     def take_all(self) -> list[T]:

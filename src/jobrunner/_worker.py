@@ -115,16 +115,7 @@ class Worker:
             self._stop_now.set()
         self._stopping = True
         self.ahead.off()
-        waiting = self._queue.take_all()  # claimed but not started: hand them back now
-        if waiting:
-            log.info(
-                "handing back %d claimed jobs that had not started",
-                len(waiting),
-                extra={"event": "hand_back_waiting"},
-            )
-        for attempt in waiting:
-            attempt.stop("shutdown")
-            self._ended(attempt, settle(self, attempt))
+        self._hand_back_unstarted(self._queue.take_all(), "claimed jobs that had not started")
         self.wake()
 
     def wake(self) -> None:
@@ -422,17 +413,21 @@ class Worker:
         claim none ahead until jobs end again and show how long they take."""
         cutoff = time.monotonic() - WAITING_LIMIT
         stale = self._queue.take_where(lambda attempt: attempt.started < cutoff)
-        if not stale:
-            return
-        self.ahead.off()
-        log.info(
-            "handing back %d jobs claimed ahead that waited over %gs for a slot",
-            len(stale),
-            WAITING_LIMIT,
-            extra={"event": "hand_back_waiting"},
-        )
-        for attempt in stale:
-            attempt.stop("shutdown")  # handed back untouched: the attempt does not count
+        if stale:
+            self.ahead.off()
+            self._hand_back_unstarted(
+                stale, f"jobs claimed ahead that waited over {WAITING_LIMIT:g}s for a slot"
+            )
+
+    def _hand_back_unstarted(self, attempts: list[Attempt], what: str) -> None:
+        """Hand back attempts taken from the queue before they started (their attempt does
+        not count)."""
+        if attempts:
+            log.info(
+                "handing back %d %s", len(attempts), what, extra={"event": "hand_back_waiting"}
+            )
+        for attempt in attempts:
+            attempt.stop("shutdown")
             self._ended(attempt, settle(self, attempt))
 
     def _hand_back(self) -> None:
