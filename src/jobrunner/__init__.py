@@ -1,74 +1,67 @@
-"""jobrunner: a PostgreSQL-backed job runner for Python, with an embedded SQLite default."""
+"""jobrunner: a PostgreSQL-backed job runner for Python, with an embedded SQLite default.
+
+The public API is the list of imports under `TYPE_CHECKING` below, and nothing else: type
+checkers read it as written, and at run time `__getattr__` imports each name from the module
+that list gives, on first use, so `import jobrunner` (and `jobrunner --help`) stays fast.
+"""
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 import importlib
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from ._backend import Backend, ClaimSlot, Held, JobFilter, LeaseReport, Outcome, TypeStats
-    from ._context import JobContext
-    from ._errors import (
-        ConfigurationError,
-        DatabaseError,
-        JobNotFound,
-        JobOutcome,
-        JobrunnerError,
-        LeaseLost,
-        PayloadError,
-        PermanentFailure,
-        PluginError,
-        PluginLoadError,
-        PluginNotFound,
-        QueryError,
-        Retry,
-        SchemaError,
-        UnsupportedDatabaseURL,
-        WaitForChildren,
-    )
-    from ._job import Job, JobStatus, NewJob
-    from ._plugin import Handler, Plugin
-    from ._retry import RetryPolicy
-    from ._runner import Runner
-    from ._settings import Settings
+__version__ = "0.1.0"
 
-# Names are imported on first use, so `jobrunner --help` stays fast.
-_EXPORTS = {
-    "Backend": "._backend",
-    "ClaimSlot": "._backend",
-    "ConfigurationError": "._errors",
-    "DatabaseError": "._errors",
-    "Handler": "._plugin",
-    "Held": "._backend",
-    "Job": "._job",
-    "JobContext": "._context",
-    "JobFilter": "._backend",
-    "JobNotFound": "._errors",
-    "JobOutcome": "._errors",
-    "JobStatus": "._job",
-    "JobrunnerError": "._errors",
-    "LeaseLost": "._errors",
-    "LeaseReport": "._backend",
-    "NewJob": "._job",
-    "Outcome": "._backend",
-    "PayloadError": "._errors",
-    "PermanentFailure": "._errors",
-    "Plugin": "._plugin",
-    "PluginError": "._errors",
-    "PluginLoadError": "._errors",
-    "PluginNotFound": "._errors",
-    "QueryError": "._errors",
-    "Retry": "._errors",
-    "RetryPolicy": "._retry",
-    "Runner": "._runner",
-    "SchemaError": "._errors",
-    "Settings": "._settings",
-    "TypeStats": "._backend",
-    "UnsupportedDatabaseURL": "._errors",
-    "WaitForChildren": "._errors",
-}
+if TYPE_CHECKING:
+    from ._backend import Backend as Backend
+    from ._backend import ClaimSlot as ClaimSlot
+    from ._backend import Held as Held
+    from ._backend import JobFilter as JobFilter
+    from ._backend import LeaseReport as LeaseReport
+    from ._backend import Outcome as Outcome
+    from ._backend import TypeStats as TypeStats
+    from ._context import JobContext as JobContext
+    from ._errors import ConfigurationError as ConfigurationError
+    from ._errors import DatabaseError as DatabaseError
+    from ._errors import JobNotFound as JobNotFound
+    from ._errors import JobOutcome as JobOutcome
+    from ._errors import JobrunnerError as JobrunnerError
+    from ._errors import LeaseLost as LeaseLost
+    from ._errors import PayloadError as PayloadError
+    from ._errors import PermanentFailure as PermanentFailure
+    from ._errors import PluginError as PluginError
+    from ._errors import PluginLoadError as PluginLoadError
+    from ._errors import PluginNotFound as PluginNotFound
+    from ._errors import QueryError as QueryError
+    from ._errors import Retry as Retry
+    from ._errors import SchemaError as SchemaError
+    from ._errors import UnsupportedDatabaseURL as UnsupportedDatabaseURL
+    from ._errors import WaitForChildren as WaitForChildren
+    from ._errors import sole_exception as sole_exception
+    from ._job import Job as Job
+    from ._job import JobStatus as JobStatus
+    from ._job import NewJob as NewJob
+    from ._plugin import Handler as Handler
+    from ._plugin import Plugin as Plugin
+    from ._retry import RetryPolicy as RetryPolicy
+    from ._runner import Runner as Runner
+    from ._settings import Settings as Settings
+    from ._settings import parse_duration as parse_duration
+    from ._settings import parse_size as parse_size
+
+
+def _exports() -> dict[str, str]:
+    """{public name: module} read from the `TYPE_CHECKING` imports above (one per line)."""
+    source = Path(__file__).read_text("utf-8")
+    block = source.split("if TYPE_CHECKING:\n", 1)[1].split("\n\n", 1)[0]
+    found = re.findall(r"^    from (\.\w+) import (\w+) as \2$", block, re.MULTILINE)
+    return {name: module for module, name in found}
+
+
+_EXPORTS = _exports()
+__all__ = tuple(sorted([*_EXPORTS, "__version__"]))
 
 
 def __getattr__(name: str) -> Any:
@@ -82,40 +75,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-__all__ = (
-    "Backend",
-    "ClaimSlot",
-    "ConfigurationError",
-    "DatabaseError",
-    "Handler",
-    "Held",
-    "Job",
-    "JobContext",
-    "JobFilter",
-    "JobNotFound",
-    "JobOutcome",
-    "JobStatus",
-    "JobrunnerError",
-    "LeaseLost",
-    "LeaseReport",
-    "NewJob",
-    "Outcome",
-    "PayloadError",
-    "PermanentFailure",
-    "Plugin",
-    "PluginError",
-    "PluginLoadError",
-    "PluginNotFound",
-    "QueryError",
-    "Retry",
-    "RetryPolicy",
-    "Runner",
-    "SchemaError",
-    "Settings",
-    "TypeStats",
-    "UnsupportedDatabaseURL",
-    "WaitForChildren",
-    "__version__",
-)

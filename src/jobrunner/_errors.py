@@ -17,7 +17,9 @@
         ├── WaitForChildren                    park the job until its child jobs are final
         └── LeaseLost                          this worker no longer owns the job
 
-Whether a failure is retried is decided by its type, never by its message.
+Whether a failure is retried is decided by its type, never by its message; a handler that
+raises an exception group holding one exception (an anyio task group wraps even a single
+failure) is judged by that exception (`sole_exception`).
 """
 
 from __future__ import annotations
@@ -108,3 +110,21 @@ class WaitForChildren(JobOutcome):
 
 class LeaseLost(JobOutcome):
     """This worker lost the job's lease; another worker may be running it."""
+
+
+def sole_exception(exc: BaseException) -> BaseException:
+    """The one exception inside `exc` when it is an exception group holding exactly one
+    (nested groups flattened); else `exc` itself.
+
+    A task group wraps even a lone failure in a group, which would hide a `Retry` or a
+    `PermanentFailure` from the runner; the runner unwraps what handlers raise with this.
+    """
+    leaves: list[BaseException] = []
+    pending = [exc]
+    while pending and len(leaves) < 2:
+        current = pending.pop()
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        else:
+            leaves.append(current)
+    return leaves[0] if len(leaves) == 1 and not pending else exc

@@ -21,6 +21,7 @@ from ._errors import (
     PermanentFailure,
     Retry,
     WaitForChildren,
+    sole_exception,
 )
 from ._job import Job, UnreadableJSON, encode_json
 from ._plugin import Handler
@@ -93,7 +94,7 @@ async def run_attempt(worker: Worker, attempt: Attempt) -> Outcome | None:
                 f"{job.type} did not finish within its {handler.timeout:g}s timeout"
             )
         except Exception as exc:
-            failure = exc
+            failure = sole_exception(exc)
     return settle(worker, attempt, result, failure)
 
 

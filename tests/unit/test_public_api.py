@@ -60,3 +60,28 @@ def test_help_does_not_import_heavy_modules():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_exports_are_the_type_checking_imports():
+    """The runtime map and what a type checker reads are the same list."""
+    tree = ast.parse((SRC / "jobrunner" / "__init__.py").read_text("utf-8"))
+    [block] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+    ]
+    seen = {}
+    for node in block.body:
+        assert isinstance(node, ast.ImportFrom) and node.level == 1, ast.unparse(node)
+        for alias in node.names:
+            assert alias.asname == alias.name, "re-export as itself: " + ast.unparse(node)
+            seen[alias.name] = "." + str(node.module)
+    assert seen == jobrunner._EXPORTS
+
+
+def test_sole_exception_unwraps_only_a_lone_leaf():
+    lone = ValueError("x")
+    assert jobrunner.sole_exception(ExceptionGroup("g", [ExceptionGroup("h", [lone])])) is lone
+    two = ExceptionGroup("g", [ValueError("a"), KeyError("b")])
+    assert jobrunner.sole_exception(two) is two
+    assert jobrunner.sole_exception(lone) is lone
