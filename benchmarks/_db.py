@@ -26,7 +26,8 @@ def admin_dsn() -> str:
 
 
 def database_for(library: str) -> str:
-    return f"{PREFIX}{library}"
+    """``bench_<library>``, hyphens as underscores (``jobrunner-cli`` → ``bench_jobrunner_cli``)."""
+    return f"{PREFIX}{library.replace('-', '_')}"
 
 
 def _bench_identifier(name: str) -> sql.Identifier:

@@ -78,9 +78,19 @@ def _capped(adapter: Adapter, jobs: int) -> tuple[int, Result]:
 
 
 async def _throughput(
-    adapter: Adapter, dsn: str, count: int, *, handler: str, concurrency: int | None, timeout: float
+    adapter: Adapter,
+    dsn: str,
+    count: int,
+    *,
+    handler: str,
+    concurrency: int | None,
+    timeout: float,
+    log_lines: bool = False,
 ) -> Result:
-    """Enqueue ``count`` jobs, run one worker until all are done: jobs/s and CPU per job."""
+    """Enqueue ``count`` jobs, run one worker until all are done: jobs/s and CPU per job.
+
+    ``log_lines``: also report the lines the worker wrote to stderr (its log) per job.
+    """
     await adapter.install(dsn)
     async with adapter.enqueuer(dsn) as enqueuer:
         await enqueuer.enqueue_many(count)
@@ -90,6 +100,7 @@ async def _throughput(
             done = await worker.wait_for("done", timeout)
         except TimeoutError as exc:
             raise WorkerError(f"timeout: {adapter.name} did not finish {count} jobs") from exc
+        lines = worker.stderr_lines()
     left = await adapter.unfinished(dsn)
     if left:
         raise WorkerError(f"{adapter.name}: {left} jobs still unfinished after the worker stopped")
@@ -97,31 +108,45 @@ async def _throughput(
     if "cpu" in done:
         # The worker's own CPU per job: far less sensitive than jobs/s to a busy machine.
         result["worker CPU µs/job"] = float(done["cpu"]) / count * 1e6
+    if log_lines:
+        result["log lines/job"] = lines / count
     return result
 
 
-def drain(adapter: Adapter, *, concurrency: int | None = None) -> Scenario:
+def drain(adapter: Adapter, *, concurrency: int | None = None, log_lines: bool = False) -> Scenario:
     """No-op drain: N jobs enqueued in bulk beforehand, one worker, time until all done."""
 
     async def run(dsn: str, jobs: int, **options: Any) -> Result:
         count, extra = _capped(adapter, jobs)
         timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
         result = await _throughput(
-            adapter, dsn, count, handler="noop", concurrency=concurrency, timeout=timeout
+            adapter,
+            dsn,
+            count,
+            handler="noop",
+            concurrency=concurrency,
+            timeout=timeout,
+            log_lines=log_lines,
         )
         return {**result, **extra}
 
     return run
 
 
-def sleep(adapter: Adapter) -> Scenario:
+def sleep(adapter: Adapter, *, log_lines: bool = False) -> Scenario:
     """Handler awaiting 10 ms at concurrency 200 (ideal: 20,000 jobs/s)."""
 
     async def run(dsn: str, jobs: int, **options: Any) -> Result:
         count, extra = _capped(adapter, jobs)
         timeout = float(options.get("timeout", DEFAULT_TIMEOUT))
         result = await _throughput(
-            adapter, dsn, count, handler="sleep", concurrency=SLEEP_CONCURRENCY, timeout=timeout
+            adapter,
+            dsn,
+            count,
+            handler="sleep",
+            concurrency=SLEEP_CONCURRENCY,
+            timeout=timeout,
+            log_lines=log_lines,
         )
         return {**result, **extra}
 

@@ -1,4 +1,10 @@
-"""Aggregate measurements (median per cell) and render the comparison as one markdown table."""
+"""Aggregate measurements (median per cell) and render the comparison as one markdown table.
+
+Columns are the libraries; jobrunner's variants (``jobrunner``, the tuned script, and the
+``jobrunner-cli*`` rows, the ``jobrunner run`` command) share the jobrunner column, one row
+each per metric, with a "jobrunner as" column naming the variant. Variants are never peers:
+each variant's ratios divide its own figure by the best real peer's and the ceiling's.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,15 @@ from collections.abc import Iterable, Mapping, Sequence
 import attrs
 
 JOBRUNNER = "jobrunner"
+DEFAULT_CLI = "jobrunner-cli"  # the command users run, with its default logging
+QUIET_CLI = "jobrunner-cli-quiet"  # the same with --log-level warning: no per-job lines
+VARIANT_ORDER = (JOBRUNNER, DEFAULT_CLI, "jobrunner-cli-json", QUIET_CLI)
+VARIANT_TITLES = {
+    JOBRUNNER: "tuned script",
+    DEFAULT_CLI: "`jobrunner run`",
+    "jobrunner-cli-json": "`jobrunner run`, JSON logs",
+    QUIET_CLI: "`jobrunner run --log-level warning`",
+}
 CEILING = "sql"
 LIBRARY_ORDER = (JOBRUNNER, "procrastinate", "pgqueuer", "graphile", CEILING)
 LIBRARY_TITLES = {
@@ -37,6 +52,11 @@ class Measurement:
     note: str | None = None
     failure: str | None = None  # "timeout", "n/a" or "error"
     detail: str | None = None
+
+
+def is_jobrunner(library: str) -> bool:
+    """jobrunner itself or one of its variants (``jobrunner-…``): a row, never a peer."""
+    return library == JOBRUNNER or library.startswith(JOBRUNNER + "-")
 
 
 def higher_is_better(metric: str) -> bool:
@@ -89,8 +109,20 @@ class Table:
     measurements: Sequence[Measurement]
 
     def libraries(self) -> list[str]:
+        """The columns: ``jobrunner`` (for all its variants) if measured, then the others."""
         found = {m.library for m in self.measurements}
-        return sorted(found, key=lambda name: order_key(name, LIBRARY_ORDER))
+        others = sorted(
+            (lib for lib in found if not is_jobrunner(lib)),
+            key=lambda name: order_key(name, LIBRARY_ORDER),
+        )
+        return ([JOBRUNNER] if any(map(is_jobrunner, found)) else []) + others
+
+    def variants(self) -> list[str]:
+        found = {m.library for m in self.measurements if is_jobrunner(m.library)}
+        return sorted(found, key=lambda name: order_key(name, VARIANT_ORDER))
+
+    def shows_variants(self) -> bool:
+        return self.variants() not in ([], [JOBRUNNER])
 
     def scenarios(self) -> list[str]:
         found = {m.scenario for m in self.measurements}
@@ -99,6 +131,9 @@ class Table:
     def runs(self, library: str, scenario: str) -> list[Measurement]:
         return [m for m in self.measurements if m.library == library and m.scenario == scenario]
 
+    def cell(self, library: str, scenario: str, metric: str) -> Cell | None:
+        return _cell(self.runs(library, scenario), metric)
+
     def metrics(self, scenario: str) -> list[str]:
         names: dict[str, None] = {}
         for m in self.measurements:
@@ -106,33 +141,82 @@ class Table:
                 names.update(dict.fromkeys(m.metrics))
         return list(names) or ["(no result)"]
 
+    def value(self, library: str, scenario: str, metric: str) -> float | None:
+        cell = self.cell(library, scenario, metric)
+        return cell.value if cell else None
+
     def rows(self) -> list[list[str]]:
-        libraries = self.libraries()
-        peers = [lib for lib in libraries if lib not in (JOBRUNNER, CEILING)]
+        return [
+            row
+            for scenario in self.scenarios()
+            for metric in self.metrics(scenario)
+            for row in self._metric_rows(scenario, metric)
+        ]
+
+    def _metric_rows(self, scenario: str, metric: str) -> list[list[str]]:
+        """One row per jobrunner variant measured (at least one row): its figure and ratios;
+        the other libraries' figures on the first row only."""
+        others = [lib for lib in self.libraries() if lib != JOBRUNNER]
+        peers = [lib for lib in others if lib != CEILING]
+        cells = {lib: self.cell(lib, scenario, metric) for lib in others}
+        best = _best(
+            (c.value for lib in peers if (c := cells[lib]) and c.value is not None),
+            metric,
+        )
+        ceiling = self.value(CEILING, scenario, metric)
+        label = f"{SCENARIO_TITLES.get(scenario, scenario)}: {metric}"
+        variants = [v for v in self.variants() if self.cell(v, scenario, metric) is not None]
         rows = []
-        for scenario in self.scenarios():
-            for metric in self.metrics(scenario):
-                cells = {lib: _cell(self.runs(lib, scenario), metric) for lib in libraries}
-                ours = cells.get(JOBRUNNER)
-                ours_value = ours.value if ours else None
-                best = _best(
-                    (c.value for lib in peers if (c := cells[lib]) and c.value is not None), metric
-                )
-                ceiling = cells.get(CEILING)
-                title = SCENARIO_TITLES.get(scenario, scenario)
-                rows.append(
-                    [
-                        f"{title}: {metric}",
-                        *(cells[lib].text if cells[lib] else "" for lib in libraries),  # type: ignore[union-attr]
-                        _ratio(ours_value, best),
-                        _ratio(ours_value, ceiling.value if ceiling else None),
-                    ]
-                )
+        for index, variant in enumerate(variants or [None]):
+            ours = self.cell(variant, scenario, metric) if variant else None
+            row = [label]
+            if self.shows_variants():
+                row.append(VARIANT_TITLES.get(variant, variant) if variant else "")
+            if JOBRUNNER in self.libraries():
+                row.append(ours.text if ours else "")
+            row += [(c.text if (c := cells[lib]) and index == 0 else "") for lib in others]
+            ours_value = ours.value if ours else None
+            rows.append([*row, _ratio(ours_value, best), _ratio(ours_value, ceiling)])
         return rows
 
     def header(self) -> list[str]:
         titles = [LIBRARY_TITLES.get(lib, lib) for lib in self.libraries()]
-        return ["scenario: metric", *titles, "jobrunner / best peer", "jobrunner / ceiling"]
+        variant = ["jobrunner as"] if self.shows_variants() else []
+        return [
+            "scenario: metric",
+            *variant,
+            *titles,
+            "jobrunner / best peer",
+            "jobrunner / ceiling",
+        ]
+
+    def logging_costs(self) -> list[str]:
+        """Worker CPU per log line, from each logging CLI variant's no-op drain and the quiet
+        one's: (CPU µs/job − quiet CPU µs/job) / (log lines/job − quiet log lines/job)."""
+        cpu, lines = "worker CPU µs/job", "log lines/job"
+        quiet_cpu, quiet_lines = (
+            self.value(QUIET_CLI, "drain", cpu),
+            self.value(QUIET_CLI, "drain", lines),
+        )
+        if quiet_cpu is None or quiet_lines is None:
+            return []
+        costs = []
+        for variant in self.variants():
+            ours_cpu, ours_lines = (
+                self.value(variant, "drain", cpu),
+                self.value(variant, "drain", lines),
+            )
+            if ours_cpu is None or ours_lines is None or ours_lines <= quiet_lines:
+                continue  # the quiet variant itself, the tuned script, or nothing measured
+            per_line = (ours_cpu - quiet_cpu) / (ours_lines - quiet_lines)
+            costs.append(
+                f"logging cost, {VARIANT_TITLES.get(variant, variant)}: "
+                f"{format_value(per_line)} µs of worker CPU per log line in the no-op drain "
+                f"(({format_value(ours_cpu)} − {format_value(quiet_cpu)}) CPU µs/job ÷ "
+                f"({format_value(ours_lines)} − {format_value(quiet_lines)}) log lines/job, "
+                f"against {VARIANT_TITLES[QUIET_CLI]})"
+            )
+        return costs
 
     def notes(self) -> list[str]:
         """Distinct notes and failure details, in scenario order."""
@@ -145,13 +229,14 @@ class Table:
                     seen[m.note] = None
                 if m.failure and m.detail:
                     seen[f"{m.library} {scenario}: {m.failure}: {m.detail}"] = None
-        return list(seen)
+        return list(seen) + self.logging_costs()
 
     def markdown(self) -> str:
         header = self.header()
+        labels = 2 if self.shows_variants() else 1  # left-aligned: the metric and the variant
         lines = [
             "| " + " | ".join(header) + " |",
-            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|",
+            "|" + "|".join(["---"] * labels + ["---:"] * (len(header) - labels)) + "|",
         ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
         return "\n".join(lines)

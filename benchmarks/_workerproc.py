@@ -41,6 +41,11 @@ class WorkerProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    def stderr_lines(self) -> int:
+        """Lines the worker wrote to stderr so far (its log, for the ``jobrunner-cli`` rows)."""
+        self.stderr.flush()
+        return Path(self.stderr.name).read_bytes().count(b"\n")
+
     def stderr_tail(self, limit: int = 2000) -> str:
         self.stderr.flush()
         text = Path(self.stderr.name).read_bytes().decode(errors="replace")

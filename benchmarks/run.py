@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run as a script: make the ``benchmarks`` package importable
 
-from benchmarks import _db  # noqa: E402
+from benchmarks import _db, _plain  # noqa: E402
 from benchmarks._table import Measurement, Table, order_key  # noqa: E402
 
 SCENARIO_DIR = ROOT / "benchmarks" / "scenarios"
@@ -45,22 +45,26 @@ def defines_run(path: Path) -> bool:
 
 
 def discover(directory: Path = SCENARIO_DIR) -> list[tuple[str, str, str]]:
-    """``(library, scenario, module)`` for every ``<library>_<scenario>.py`` defining ``run``."""
+    """``(library, scenario, module)`` for every ``<library>_<scenario>.py`` defining ``run``.
+
+    The scenario is the part after the last ``_``; further underscores belong to the library
+    and read as hyphens: ``jobrunner_cli_json_drain.py`` is ``jobrunner-cli-json``, ``drain``.
+    """
     found = []
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_") or "_" not in path.stem or not defines_run(path):
             continue
-        library, scenario = path.stem.split("_", 1)
-        found.append((library, scenario, f"benchmarks.scenarios.{path.stem}"))
+        library, scenario = path.stem.rsplit("_", 1)
+        found.append((library.replace("_", "-"), scenario, f"benchmarks.scenarios.{path.stem}"))
     return found
 
 
 def select(found: list[tuple[str, str, str]], only: str | None) -> list[tuple[str, str, str]]:
-    """Keep entries whose scenario, library or ``library_scenario`` is listed in ``only``."""
+    """Keep entries whose scenario, library, ``library_scenario`` or module is in ``only``."""
     if not only:
         return found
     wanted = {item.strip() for item in only.split(",") if item.strip()}
-    return [f for f in found if wanted & {f[0], f[1], f"{f[0]}_{f[1]}"}]
+    return [f for f in found if wanted & {f[0], f[1], f"{f[0]}_{f[1]}", f[2].rsplit(".", 1)[1]}]
 
 
 def measure(library: str, scenario: str, module: str, jobs: int, timeout: float) -> Measurement:
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no scenario matches --only", file=sys.stderr)
         return 2
     with _db.exclusive_run():
+        if any(_plain.needed_by(library) for library, _, _ in plan):
+            _plain.ensure()  # before the clock starts: pip may take a while
         load_before = os.getloadavg()[0]
         started = time.perf_counter()
         facts = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")}

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Create the benchmark-only environment: benchmarks/.venv (peers + jobrunner editable)
-# and benchmarks/node/node_modules (graphile-worker). Idempotent; never touches pyproject.
+# Create the benchmark-only environment: benchmarks/.venv (peers + jobrunner editable),
+# benchmarks/.venv-plain (jobrunner as a user installs it, plus the bench plugin: the
+# `jobrunner run` rows) and benchmarks/node/node_modules (graphile-worker). Idempotent;
+# never touches pyproject.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -19,6 +21,8 @@ from importlib.metadata import version
 for name in ("procrastinate", "pgqueuer", "asyncpg", "psycopg", "jobrunner"):
     print(f"  {name} {version(name)}")
 PY
+# The plain install: recreated only when src/jobrunner, pyproject.toml or the plugin changed.
+(cd "$ROOT" && PYTHON="$PY" "$HERE/.venv/bin/python" -m benchmarks._plain)
 
 if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then
     (cd "$HERE/node" && npm install --no-package-lock --no-audit --no-fund --loglevel=error)

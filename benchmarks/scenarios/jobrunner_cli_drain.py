@@ -1,0 +1,6 @@
+"""jobrunner-cli: drain (see ``_jobrunner_cli.py`` and ``benchmarks._scenarios.drain``)."""
+
+from benchmarks._scenarios import drain
+from benchmarks.scenarios._jobrunner_cli import JobrunnerCliAdapter, noted
+
+run = noted(drain(JobrunnerCliAdapter(name="jobrunner-cli"), log_lines=True))

@@ -1,0 +1,8 @@
+"""jobrunner-cli-json: drain (see ``_jobrunner_cli.py`` and ``benchmarks._scenarios.drain``)."""
+
+from benchmarks._scenarios import drain
+from benchmarks.scenarios._jobrunner_cli import JobrunnerCliAdapter, noted
+
+run = noted(
+    drain(JobrunnerCliAdapter(name="jobrunner-cli-json", log_format="json"), log_lines=True)
+)
