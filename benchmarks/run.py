@@ -117,7 +117,7 @@ def run_all(plan: list[tuple[str, str, str]], args: argparse.Namespace) -> list[
             results.append(result)
             elapsed = time.perf_counter() - started
             print(
-                f"[{repeat}/{args.repeat}] {scenario:<8} {library:<14} {describe(result, elapsed)}",
+                f"[{repeat}/{args.repeat}] {scenario:<8} {library:<19} {describe(result, elapsed)}",
                 file=sys.stderr,
                 flush=True,
             )

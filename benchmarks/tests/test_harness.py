@@ -1,6 +1,6 @@
 """Tests of the benchmark harness itself: table, discovery, helpers, one real scenario.
 
-Run with ``/work/main/.venv/bin/pytest benchmarks/tests`` (or the bench venv's pytest);
+Run with ``.venv/bin/python -m pytest benchmarks/tests`` from the repository root;
 the database tests need PostgreSQL on 127.0.0.1:5432 and use only ``bench_harness_*``.
 """
 
