@@ -227,8 +227,9 @@ class Table:
                     continue
                 if m.note:
                     seen[m.note] = None
-                if m.failure and m.detail:
-                    seen[f"{m.library} {scenario}: {m.failure}: {m.detail}"] = None
+                if m.failure and m.detail:  # its first line: a table note is one line
+                    first = m.detail.strip().splitlines()[0]
+                    seen[f"{m.library} {scenario}: {m.failure}: {first}"] = None
         return list(seen) + self.logging_costs()
 
     def markdown(self) -> str:

@@ -51,6 +51,12 @@ class WorkerProcess:
         text = Path(self.stderr.name).read_bytes().decode(errors="replace")
         return text[-limit:]
 
+    def failure(self, what: str) -> WorkerError:
+        """``what``, the worker's last stderr line (the error, as a rule), then its tail."""
+        tail = self.stderr_tail()
+        last = next((line for line in reversed(tail.splitlines()) if line.strip()), "")
+        return WorkerError(f"{what}: {last.strip()}\n{tail}")
+
     async def next_event(self, timeout: float) -> dict[str, Any]:
         """The next JSON event line; non-JSON output is skipped."""
         with anyio.fail_after(timeout):
@@ -58,7 +64,7 @@ class WorkerProcess:
                 try:
                     line = await self._lines.receive_until(b"\n", MAX_LINE)
                 except (anyio.EndOfStream, anyio.IncompleteRead) as exc:
-                    raise WorkerError(f"worker exited early:\n{self.stderr_tail()}") from exc
+                    raise self.failure("worker exited early") from exc
                 with suppress(ValueError):
                     event = json.loads(line)
                     if isinstance(event, dict) and "event" in event:
@@ -94,7 +100,7 @@ async def start_worker(
             try:
                 await worker.wait_for("ready", ready_timeout)
             except TimeoutError as exc:
-                raise WorkerError(f"worker not ready in time:\n{worker.stderr_tail()}") from exc
+                raise worker.failure("worker not ready in time") from exc
             yield worker
         finally:
             if process.returncode is None:

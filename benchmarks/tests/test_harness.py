@@ -186,7 +186,10 @@ def test_a_failed_variant_reads_as_its_failure() -> None:
         measurements=[
             _m("jobrunner", "drain", **{"jobs/s": 9000.0}),
             Measurement(
-                library="jobrunner-cli", scenario="drain", failure="error", detail="no module"
+                library="jobrunner-cli",
+                scenario="drain",
+                failure="error",
+                detail="WorkerError: worker exited early: no module\nTraceback …\n  File …",
             ),
             _m("pgqueuer", "drain", **{"jobs/s": 16000.0}),
         ]
@@ -194,7 +197,9 @@ def test_a_failed_variant_reads_as_its_failure() -> None:
     rows = _rows(table, "no-op drain: jobs/s")
     assert rows["`jobrunner run`"]["jobrunner"] == "error"
     assert rows["`jobrunner run`"]["jobrunner / best peer"] == ""
-    assert "jobrunner-cli drain: error: no module" in table.notes()
+    assert table.notes() == [
+        "jobrunner-cli drain: error: WorkerError: worker exited early: no module"
+    ]
 
 
 def test_value_formatting() -> None:
