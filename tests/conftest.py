@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from jobrunner._schema import migrate
 from jr_support import write_plugin_dist
 
 PG_URL = os.environ.get("JOBRUNNER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -82,7 +83,7 @@ async def pg_backend(pg_url: str, pg_schema: str) -> AsyncIterator[object]:
 
     backend = PostgresBackend(pg_url, schema=pg_schema)
     await backend.open()
-    await backend.migrate()
+    await migrate(backend)
     yield backend
     await backend.aclose()
 

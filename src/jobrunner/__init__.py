@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
     from ._backend import Backend as Backend
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from ._errors import WaitForChildren as WaitForChildren
     from ._errors import sole_exception as sole_exception
     from ._job import Job as Job
-    from ._job import JobStatus as JobStatus
     from ._job import NewJob as NewJob
     from ._plugin import Handler as Handler
     from ._plugin import Plugin as Plugin
@@ -50,6 +49,8 @@ if TYPE_CHECKING:
     from ._settings import Settings as Settings
     from ._settings import parse_duration as parse_duration
     from ._settings import parse_size as parse_size
+    from ._status import JobStatus as JobStatus
+    from ._status import OutcomeKind as OutcomeKind
 
 
 def _exports() -> dict[str, str]:

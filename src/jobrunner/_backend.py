@@ -1,8 +1,10 @@
-"""The backend protocol: the dozen operations the runner needs from a database.
+"""The backend protocol: the operations the runner needs from a database.
 
-PostgreSQL and SQLite implement it; nothing above this module knows which one it talks to.
-Every change to a running job is fenced by (status, attempt, worker), so a worker that lost
-its lease can never overwrite the outcome of the worker that took over.
+PostgreSQL and SQLite implement it (a type checker holds both to it); nothing above this
+module knows which one it talks to. Every change to a running job is fenced by (status,
+attempt, worker), so a worker that lost its lease can never overwrite the outcome of the
+worker that took over. Policy stays above the backends: what to migrate and how to check a
+schema (`_schema`), when to wake workers after a management change (`Runner`, the rescuer).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any, Protocol
 
 import attrs
 
-from ._job import Job, NewJob
+from ._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
+from ._schema import SchemaStore
+from ._status import JobStatus, OutcomeKind
 
 
 @attrs.frozen(kw_only=True)
@@ -35,11 +39,12 @@ class ClaimSlot:
 
 @attrs.frozen(kw_only=True)
 class Outcome:
-    """How one attempt ended. `status` pending means retry after `delay` seconds."""
+    """How one attempt ended; a job runnable again (`kind.status` pending) runs after `delay`
+    seconds."""
 
     id: int
     attempt: int
-    status: str
+    kind: OutcomeKind
     result_json: str | None = None
     error: str | None = None
     delay: float = 0.0
@@ -66,15 +71,17 @@ class LeaseReport:
 
 @attrs.frozen(kw_only=True)
 class Rescued:
+    """A job whose lease expired, and the status the rescue gave it."""
+
     id: int
     type: str
-    status: str
+    status: JobStatus
 
 
 @attrs.frozen(kw_only=True)
 class TypeStats:
     type: str
-    status: str
+    status: JobStatus
     count: int
     oldest_pending_seconds: float | None
 
@@ -97,14 +104,16 @@ class WorkerInfo:
 
 @attrs.frozen(kw_only=True)
 class JobFilter:
-    status: str | None = None
+    status: JobStatus | None = attrs.field(
+        default=None, converter=attrs.converters.optional(JobStatus)
+    )
     type: str | None = None
     user_id: str | None = None
     parent_id: int | None = None
     limit: int = 50
 
 
-class Backend(Protocol):
+class Backend(SchemaStore, Protocol):
     """A job store. Implementations: `PostgresBackend`, `SQLiteBackend`."""
 
     @property
@@ -119,14 +128,15 @@ class Backend(Protocol):
 
     async def aclose(self) -> None: ...
 
-    async def migrate(self) -> list[str]:
-        """Apply pending migrations; return the names applied. Safe to run concurrently."""
-
-    async def schema_check(self) -> None:
-        """Raise SchemaError unless the schema is exactly what this version expects."""
-
-    async def job_insert_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[int]:
-        """Enqueue jobs (in the caller's transaction when `connection` is given)."""
+    async def job_insert_many(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        connection: Any = None,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> list[int]:
+        """Enqueue jobs (in the caller's transaction when `connection` is given); ids in
+        input order."""
 
     async def job_claim(
         self, *, worker: str, slots: Sequence[ClaimSlot], limit: int, queues: Sequence[str] | None
@@ -145,11 +155,14 @@ class Backend(Protocol):
         """Merge one key into a running job's checkpoint; False when the fence refused it."""
 
     async def job_rescue_expired(self, *, limit: int = 1000) -> list[Rescued]:
-        """Return expired running jobs to the queue, or fail them when out of attempts."""
+        """Return expired running jobs to the queue, or fail them when out of attempts.
+        Wakes nobody."""
 
-    async def job_cancel(self, job_id: int) -> Job: ...
+    async def job_cancel(self, job_id: int) -> Job:
+        """Cancel a pending job; mark a running one `cancel_requested`. Wakes nobody."""
 
-    async def job_retry(self, job_id: int) -> Job: ...
+    async def job_retry(self, job_id: int) -> Job:
+        """Put a finished job back in the queue with fresh attempts. Wakes nobody."""
 
     async def job_get(self, job_id: int) -> Job: ...
 

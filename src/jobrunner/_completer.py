@@ -11,6 +11,7 @@ import attrs
 from ._backend import Backend, Outcome
 from ._errors import DatabaseError
 from ._outage import Outage
+from ._status import OutcomeKind
 
 log = logging.getLogger("jobrunner.worker")
 
@@ -98,7 +99,7 @@ class Completer:
                     raise
                 error = f"OutcomeRefused: the database refused this job's outcome: {exc}"[:4000]
                 fallback = Outcome(
-                    id=outcome.id, attempt=outcome.attempt, status="failed", error=error
+                    id=outcome.id, attempt=outcome.attempt, kind=OutcomeKind.FAILED, error=error
                 )
                 try:
                     accepted |= await self._finish([fallback])
@@ -108,7 +109,8 @@ class Completer:
 
     async def _finish(self, outcomes: list[Outcome]) -> set[int]:
         with anyio.CancelScope(shield=True):
-            return await self.backend.job_finish_many(worker=self.worker_id, outcomes=outcomes)
+            accepted = await self.backend.job_finish_many(worker=self.worker_id, outcomes=outcomes)
+        return accepted
 
     async def drain(self, deadline: float) -> None:
         """Write everything buffered, retrying until `deadline` (anyio.current_time())."""

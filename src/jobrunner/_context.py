@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_process
 import anyio.to_thread
 import attrs
 
-from ._backend import JobFilter
+from ._backend import Backend, JobFilter
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
-
-if TYPE_CHECKING:
-    from ._worker import Worker
 
 T = TypeVar("T")
 
@@ -28,6 +25,17 @@ class JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
     def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
         kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
         return msg, kwargs
+
+
+@attrs.frozen(kw_only=True)
+class JobServices:
+    """What a running job may use of the worker that runs it (one per worker)."""
+
+    worker_id: str
+    backend: Backend  # checkpoints and children
+    enqueue_many: Callable[[Sequence[NewJob]], Awaitable[list[int]]]
+    resources: Mapping[str, Any] = attrs.field(factory=dict)
+    max_result_bytes: int = 1 << 20
 
 
 @attrs.define(eq=False)
@@ -46,7 +54,7 @@ class JobContext:
     """
 
     job: Job
-    _worker: Worker = attrs.field(repr=False, alias="worker")
+    _services: JobServices = attrs.field(repr=False, alias="services")
     _log: logging.LoggerAdapter[logging.Logger] | None = attrs.field(default=None, init=False)
     progress_value: float | None = attrs.field(default=None, init=False)
     progress_message: str | None = attrs.field(default=None, init=False)
@@ -117,17 +125,20 @@ class JobContext:
 
     def resource(self, name: str) -> Any:
         try:
-            return self._worker.resources[name]
+            return self._services.resources[name]
         except KeyError:
             raise ConfigurationError(f"resource {name!r} is not open in this worker") from None
 
     async def save_checkpoint(self, key: str, value: Any) -> None:
         """Store `value` under `key` on the job now, so a later attempt can resume from it."""
-        text = encode_json(
-            value, what=f"checkpoint {key!r}", max_bytes=self._worker.max_result_bytes
-        )
-        ok = await self._worker.backend.job_checkpoint_set(
-            worker=self._worker.id, job_id=self.id, attempt=self.attempt, key=key, value_json=text
+        services = self._services
+        text = encode_json(value, what=f"checkpoint {key!r}", max_bytes=services.max_result_bytes)
+        ok = await services.backend.job_checkpoint_set(
+            worker=services.worker_id,
+            job_id=self.id,
+            attempt=self.attempt,
+            key=key,
+            value_json=text,
         )
         if not ok:
             raise LeaseLost(
@@ -157,7 +168,7 @@ class JobContext:
             delay=delay,
             max_attempts=max_attempts,
         )
-        [job_id] = await self._worker.enqueue_many([new])
+        [job_id] = await self._services.enqueue_many([new])
         return job_id
 
     async def enqueue_many(self, jobs: list[NewJob], *, child: bool = True) -> list[int]:
@@ -170,11 +181,11 @@ class JobContext:
             )
             for job in jobs
         ]
-        return await self._worker.enqueue_many(linked)
+        return await self._services.enqueue_many(linked)
 
     async def children(self) -> list[Job]:
         """The jobs enqueued with this one as their parent, oldest first."""
-        found = await self._worker.backend.job_list(JobFilter(parent_id=self.id, limit=10_000))
+        found = await self._services.backend.job_list(JobFilter(parent_id=self.id, limit=10_000))
         return sorted(found, key=lambda j: j.id)
 
     async def run_in_thread(self, func: Callable[..., T], *args: Any) -> T:

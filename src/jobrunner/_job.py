@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import json
 import json.encoder
 import re
@@ -13,26 +12,11 @@ from typing import Any
 import attrs
 
 from ._errors import PayloadError
+from ._status import JobStatus
 
 DEFAULT_QUEUE = "default"
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 
-
-class JobStatus(enum.StrEnum):
-    """Where a job is in its life. `pending` → `running` → one of the three final states."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_final(self) -> bool:
-        return self in _FINAL
-
-
-_FINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 # The one place that knows the job table's column names.
 COLUMNS: tuple[str, ...] = (

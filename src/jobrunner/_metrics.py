@@ -17,6 +17,7 @@ from ._backend import Rescued
 from ._errors import ConfigurationError, DatabaseError
 from ._job import Job
 from ._observe import Observer
+from ._status import ACTIVE_STATUSES, JobStatus, OutcomeKind
 
 if TYPE_CHECKING:
     from ._runner import Runner
@@ -78,12 +79,11 @@ class PrometheusObserver(Observer):
     def job_started(self, job: Job) -> None:
         self.running.inc()
 
-    def job_ended(self, job: Job, status: str, duration: float) -> None:
+    def job_ended(self, job: Job, kind: OutcomeKind, duration: float) -> None:
         self.running.dec()
-        outcome = "retried" if status == "pending" else status
-        self.jobs.labels(job.type, outcome).inc()
+        self.jobs.labels(job.type, kind.value).inc()
         self.duration.labels(job.type).observe(duration)
-        if status == "pending":
+        if kind is OutcomeKind.RETRIED:
             self.retries.labels(job.type).inc()
 
     def jobs_rescued(self, rescued: Sequence[Rescued]) -> None:
@@ -103,13 +103,13 @@ def health(worker: Worker | None) -> tuple[bool, bool, dict[str, Any]]:
         return False, False, {"worker": "not started"}
     since_ok = time.monotonic() - worker.outage.last_ok
     healthy = not worker.outage.down or since_ok < HEALTHY_WITHIN
-    ready = healthy and not worker.outage.down and not worker._stopping
+    ready = healthy and not worker.outage.down and not worker.stopping
     details = {
         "worker": worker.id,
         "database": "down" if worker.outage.down else "ok",
         "seconds_since_database_ok": round(since_ok, 1),
-        "running_jobs": len(worker.running),
-        "stopping": worker._stopping,
+        "running_jobs": worker.running,
+        "stopping": worker.stopping,
     }
     return healthy, ready, details
 
@@ -172,8 +172,8 @@ async def refresh_queue_gauges(runner: Runner, observer: PrometheusObserver) -> 
             observer.depth.clear()
             observer.oldest.clear()
             for s in stats:
-                if s.status in {"pending", "running"}:
+                if s.status in ACTIVE_STATUSES:
                     observer.depth.labels(s.type, s.status).set(s.count)
-                if s.status == "pending" and s.oldest_pending_seconds is not None:
+                if s.status is JobStatus.PENDING and s.oldest_pending_seconds is not None:
                     observer.oldest.labels(s.type).set(s.oldest_pending_seconds)
         await anyio.sleep(QUEUE_REFRESH)

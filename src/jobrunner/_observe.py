@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ._backend import Rescued
 from ._job import Job
+from ._status import OutcomeKind
 
 
 class Observer:
@@ -13,14 +14,14 @@ class Observer:
 
     def job_started(self, job: Job) -> None: ...
 
-    def job_ended(self, job: Job, status: str, duration: float) -> None: ...
+    def job_ended(self, job: Job, kind: OutcomeKind, duration: float) -> None: ...
 
     def jobs_rescued(self, rescued: Sequence[Rescued]) -> None: ...
 
     def loop_error(self, doing: str) -> None: ...
 
-    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
-        """A handler raised an unexpected exception; `status` says what the job became."""
+    def job_raised(self, job: Job, exc: BaseException, kind: OutcomeKind) -> None:
+        """A handler raised an unexpected exception; `kind` says how the attempt ended."""
 
 
 class Observers(Observer):
@@ -33,9 +34,9 @@ class Observers(Observer):
         for o in self.observers:
             o.job_started(job)
 
-    def job_ended(self, job: Job, status: str, duration: float) -> None:
+    def job_ended(self, job: Job, kind: OutcomeKind, duration: float) -> None:
         for o in self.observers:
-            o.job_ended(job, status, duration)
+            o.job_ended(job, kind, duration)
 
     def jobs_rescued(self, rescued: Sequence[Rescued]) -> None:
         for o in self.observers:
@@ -45,6 +46,6 @@ class Observers(Observer):
         for o in self.observers:
             o.loop_error(doing)
 
-    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
+    def job_raised(self, job: Job, exc: BaseException, kind: OutcomeKind) -> None:
         for o in self.observers:
-            o.job_raised(job, exc, status)
+            o.job_raised(job, exc, kind)

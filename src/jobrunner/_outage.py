@@ -56,4 +56,4 @@ class Outage:
 
     def delay(self) -> float:
         """How long to wait before the next try: grows from first_delay to max_delay."""
-        return min(self.first_delay * 2 ** max(self.failures - 1, 0), self.max_delay)
+        return min(self.first_delay * 2.0 ** max(self.failures - 1, 0), self.max_delay)

@@ -12,15 +12,17 @@ from typing import Any
 
 import anyio
 
-from ._backend import Backend, JobFilter, TypeStats
+from ._backend import Backend, JobFilter, TypeStats, Wakeup
 from ._connect import backend_from_settings
 from ._discovery import load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
 from ._observe import Observer
 from ._plugin import Handler, Plugin
+from ._schema import check_schema, migrate
 from ._secrets import register_secrets
 from ._settings import Settings
+from ._status import JobStatus
 from ._worker import Worker
 
 log = logging.getLogger("jobrunner")
@@ -99,10 +101,11 @@ class Runner:
         await self.backend.open()
         stack.push_async_callback(self.backend.aclose)
         if self.settings.auto_migrate:
-            applied = await self.backend.migrate()
+            applied = await migrate(self.backend)
             if applied:
                 log.info("applied migrations: %s", ", ".join(applied))
-        await self.backend.schema_check()
+        else:
+            await check_schema(self.backend)
         self.worker = await self._open_worker(stack)
 
     def _load_handlers(self) -> None:
@@ -220,10 +223,24 @@ class Runner:
         return await self.backend.job_list(JobFilter(**filters))
 
     async def cancel_job(self, job_id: int) -> Job:
-        return await self.backend.job_cancel(job_id)
+        """Cancel a pending job; ask the worker running a running one to stop it."""
+        job = await self.backend.job_cancel(job_id)
+        if job.cancel_requested and job.status is JobStatus.RUNNING:
+            await self.backend.notify(Wakeup(cancel_job_id=job_id))
+        return job
 
     async def retry_job(self, job_id: int) -> Job:
-        return await self.backend.job_retry(job_id)
+        """Put a finished job back in the queue with fresh attempts (others are unchanged)."""
+        job = await self.backend.job_retry(job_id)
+        if job.status is JobStatus.PENDING:
+            await self.backend.notify(Wakeup())
+            if self.worker is not None:
+                self.worker.wake()
+        return job
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations (what `auto_migrate` does at start); their labels."""
+        return await migrate(self.backend)
 
     async def stats(self, *, active_only: bool = False) -> list[TypeStats]:
         return await self.backend.job_stats(active_only=active_only)

@@ -10,6 +10,7 @@ from typing import Any
 from ._job import Job
 from ._observe import Observer
 from ._secrets import redact
+from ._status import OutcomeKind
 
 log = logging.getLogger("jobrunner")
 
@@ -35,10 +36,10 @@ class SentryObserver(Observer):
     def __init__(self, sentry_sdk: Any) -> None:
         self.sdk = sentry_sdk
 
-    def job_raised(self, job: Job, exc: BaseException, status: str) -> None:
+    def job_raised(self, job: Job, exc: BaseException, kind: OutcomeKind) -> None:
         with self.sdk.new_scope() as scope:
             scope.set_tag("job_type", job.type)
-            scope.set_tag("job_outcome", "retrying" if status == "pending" else status)
+            scope.set_tag("job_outcome", kind.value)
             scope.set_context(
                 "job",
                 {

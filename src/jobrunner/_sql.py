@@ -44,3 +44,25 @@ def load_migrations(package: str) -> list[tuple[int, str, str]]:
     if versions != list(range(1, len(versions) + 1)):
         raise ValueError(f"migrations of {package} are not numbered 1..n: {versions}")
     return found
+
+
+#: The job table's companions: tables (schema-qualified on PostgreSQL), then the names of
+#: indexes, triggers and functions, each derived from the configured table name.
+COMPANION_TABLES = {"migrations": "_migrations", "workers": "_workers", "wakeup": "_wakeup"}
+COMPANION_OBJECTS = {
+    "claim_index": "_claim_idx",
+    "lease_index": "_lease_idx",
+    "user_index": "_user_status_idx",
+    "finished_index": "_finished_idx",
+    "parent_index": "_parent_idx",
+    "notify_function": "_notify",
+    "notify_trigger": "_notify",
+}
+
+
+def table_names(table: str) -> tuple[dict[str, str], dict[str, str]]:
+    """({placeholder: table name}, {placeholder: index/trigger/function name}) for `table`;
+    the job table itself is `{job}`."""
+    tables = {"job": table} | {key: table + suffix for key, suffix in COMPANION_TABLES.items()}
+    objects = {key: table + suffix for key, suffix in COMPANION_OBJECTS.items()}
+    return tables, objects

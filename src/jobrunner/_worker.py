@@ -1,7 +1,13 @@
-"""The worker: claims jobs up to its free slots, runs them, and records how they ended.
+"""The worker: owns the state of one worker process and wires its parts together.
 
-One anyio task group holds the producer, the completer and the maintenance loops
-(leases, progress, rescue, pruning, notifications); a second one holds the running jobs.
+    Producer ──claims──▶ Dispatcher ──▶ executors (one per slot) ──run_attempt──▶ Outcome
+        ▲                                      │                                   │
+        └──────── wake-ups (notifications, ended attempts, the completer) ◀──── Completer
+    services: LeaseKeeper, ProgressWriter, Rescuer, Heartbeat, Pruner (each with run_once)
+
+One anyio task group holds the producer, the completer, the services and the listener; a
+second one holds the executors. Nothing below this module imports it: each part is built
+here with exactly what it uses.
 """
 
 from __future__ import annotations
@@ -17,30 +23,36 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
-import anyio.lowlevel
 import attrs
 
 from ._ahead import ClaimAhead
-from ._backend import Backend, ClaimSlot, Outcome, Wakeup
+from ._attempt import Attempt, SettlePolicy, StopReason, settle
+from ._backend import Backend, Outcome, Wakeup, WorkerInfo
 from ._completer import Completer
-from ._context import JobContext
+from ._context import JobContext, JobServices
 from ._dispatch import Dispatcher
 from ._errors import DatabaseError
-from ._execute import Attempt, run_attempt, settle
+from ._execute import run_attempt
 from ._job import Job, NewJob
-from ._joblog import job_log, log_outcome
-from ._maintenance import (
-    heartbeat_loop,
-    lease_loop,
-    progress_loop,
-    prune_loop,
-    rescue_loop,
-    unregister,
-)
+from ._joblog import log_claimed, log_lost, log_outcome
+from ._ledger import Ledger
 from ._observe import Observer
 from ._outage import Outage
 from ._plugin import Handler
+from ._producer import Producer, RunState
+from ._services import (
+    Heartbeat,
+    LeaseKeeper,
+    MemoryGuard,
+    ProgressWriter,
+    Pruner,
+    Rescuer,
+    Service,
+    run_service,
+)
 from ._settings import Settings
+from ._status import FINAL_OUTCOMES, OutcomeKind
+from ._version import __version__
 
 log = logging.getLogger("jobrunner.worker")
 
@@ -67,72 +79,123 @@ class Worker:
     memory_probe: Callable[[], int] | None = None
     observer: Observer = attrs.field(factory=Observer)
     started_at: float = attrs.field(factory=time.time, init=False)
-    running: dict[int, Attempt] = attrs.field(factory=dict, init=False)
+    exit_code: int = attrs.field(default=0, init=False)
+    stats: Counter[str] = attrs.field(factory=Counter, init=False)  # attempts by outcome
+    ledger: Ledger = attrs.field(factory=Ledger, init=False)
     outage: Outage = attrs.field(init=False)
     completer: Completer = attrs.field(init=False)
-    exit_code: int = attrs.field(default=0, init=False)
-    stats: Counter[str] = attrs.field(factory=Counter, init=False)
-    _stopping: bool = attrs.field(default=False, init=False)
-    _wake: anyio.Event = attrs.field(factory=anyio.Event, init=False)
-    _stop_now: anyio.Event = attrs.field(factory=anyio.Event, init=False)
-    _burst: bool = attrs.field(default=False, init=False)
-    _retry_due: float | None = attrs.field(default=None, init=False)
-    _observing: bool = attrs.field(default=False, init=False)
-    _by_type: Counter[str] = attrs.field(factory=Counter, init=False)  # attempts not yet ended
-    _maybe_more: bool = attrs.field(default=True, init=False)  # the last claim may have left jobs
-    _queue: Dispatcher[Attempt] = attrs.field(factory=Dispatcher, init=False)
     ahead: ClaimAhead = attrs.field(init=False)  # how far beyond its slots it may claim
-    _backlogged: bool = attrs.field(default=False, init=False)  # waiting for the completer
+    producer: Producer = attrs.field(init=False)
+    _state: RunState = attrs.field(factory=RunState, init=False)
+    _queue: Dispatcher[Attempt] = attrs.field(factory=Dispatcher, init=False)
+    _stop_now: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+    _observing: bool = attrs.field(default=False, init=False)
+    _services: JobServices = attrs.field(init=False)
+    _policy: SettlePolicy = attrs.field(init=False)
+    _memory: MemoryGuard = attrs.field(init=False)
+    _heartbeat: Heartbeat = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self.ahead = ClaimAhead(self.settings.concurrency, self.settings.claim_ahead)
+        settings = self.settings
         self._observing = type(self.observer) is not Observer  # skip no-op calls per job
         self.outage = Outage(
-            max_delay=self.settings.error_retry_delay, on_failure=self.observer.loop_error
+            max_delay=settings.error_retry_delay, on_failure=self.observer.loop_error
         )
+        self.ahead = ClaimAhead(settings.concurrency, settings.claim_ahead)
         self.completer = Completer(
             backend=self.backend,
             worker_id=self.id,
             outage=self.outage,
-            batch_size=self.settings.completion_batch,
-            interval=self.settings.completion_interval,
-            on_flushed=self._on_flushed,
+            batch_size=settings.completion_batch,
+            interval=settings.completion_interval,
+            on_flushed=lambda left: self.producer.flushed(left),
         )
+        self.producer = Producer(
+            backend=self.backend,
+            worker_id=self.id,
+            handlers=self.handlers,
+            ledger=self.ledger,
+            ahead=self.ahead,
+            completer=self.completer,
+            queue=self._queue,
+            outage=self.outage,
+            state=self._state,
+            start=self._start,
+            concurrency=settings.concurrency,
+            claim_batch=settings.claim_batch,
+            poll_interval=settings.poll_interval or self.backend.default_poll_interval,
+            queues=settings.queues,
+            after_round=lambda: self._memory.check(),
+        )
+        self._services = JobServices(
+            worker_id=self.id,
+            backend=self.backend,
+            enqueue_many=self.enqueue_many,
+            resources=self.resources,
+            max_result_bytes=settings.max_result_bytes,
+        )
+        self._policy = SettlePolicy(
+            max_result_bytes=settings.max_result_bytes,
+            max_memory=settings.max_memory,
+            rand=self.rand,
+        )
+        self._memory = MemoryGuard(
+            limit=settings.max_memory, probe=self.memory_probe, exceeded=self._memory_exceeded
+        )
+        self._heartbeat = Heartbeat(backend=self.backend, outage=self.outage, info=self.info)
+
+    # -- what others may read ------------------------------------------------------------
 
     @property
-    def max_result_bytes(self) -> int:
-        return self.settings.max_result_bytes
+    def stopping(self) -> bool:
+        """True once `stop()` was called (or the memory limit was passed)."""
+        return self._state.stopping
 
     @property
-    def poll_interval(self) -> float:
-        return self.settings.poll_interval or self.backend.default_poll_interval
+    def running(self) -> int:
+        """Attempts held now: running, or claimed ahead and waiting for a slot."""
+        return len(self.ledger)
+
+    def info(self) -> WorkerInfo:
+        """The worker as its heartbeat row describes it."""
+        host, pid, _ = self.id.rsplit(":", 2)
+        return WorkerInfo(
+            id=self.id,
+            host=host,
+            pid=int(pid),
+            version=__version__,
+            job_types=tuple(self.handlers),
+            concurrency=self.settings.concurrency,
+            running=len(self.ledger),
+            processed=sum(self.stats[kind] for kind in FINAL_OUTCOMES | {OutcomeKind.RETRIED}),
+        )
 
     # -- control -------------------------------------------------------------------------
 
     def stop(self) -> None:
         """Stop claiming; running jobs get `shutdown_timeout` to finish. A second call stops now."""
-        if self._stopping:
+        if self._state.stopping:
             self._stop_now.set()
-        self._stopping = True
+        self._state.stopping = True
         self.ahead.off()
         self._hand_back_unstarted(self._queue.take_all(), "claimed jobs that had not started")
-        self.wake()
+        self.producer.wake()
 
     def wake(self) -> None:
-        self._wake.set()
+        self.producer.wake()
 
     async def enqueue_many(self, jobs: Sequence[NewJob]) -> list[int]:
         ids = await self.backend.job_insert_many(
             jobs, max_payload_bytes=self.settings.max_payload_bytes
         )
-        self.wake()  # same-process enqueue: no need to wait for a notification
+        self.producer.wake()  # same-process enqueue: no need to wait for a notification
         return ids
 
     # -- main loop -----------------------------------------------------------------------
 
     async def run(self, *, burst: bool = False) -> int:
         """Work until stopped (with `burst`: until nothing is runnable). Returns the exit code."""
-        self._burst = burst
+        self._state.burst = burst
         log.info(
             "worker %s started: %d job types, concurrency %d, %s",
             self.id,
@@ -143,193 +206,109 @@ class Worker:
         )
         async with anyio.create_task_group() as services:
             services.start_soon(self.completer.run)
-            services.start_soon(lease_loop, self)
-            services.start_soon(progress_loop, self)
-            services.start_soon(rescue_loop, self)
+            for service in self._maintenance():
+                services.start_soon(run_service, service)
+            services.start_soon(self._every_second)
             if self.settings.listen:
                 services.start_soon(self._listen_loop)
-            services.start_soon(heartbeat_loop, self)
-            if self.settings.retention:
-                services.start_soon(prune_loop, self)
-            # A fixed pool of executor tasks, one per slot: far cheaper per job than
-            # spawning a task for each.
-            dispatcher = self._queue
             async with anyio.create_task_group() as pool:
+                # A fixed pool of executor tasks, one per slot: far cheaper per job than
+                # spawning a task for each.
                 for _ in range(self.settings.concurrency):
-                    pool.start_soon(self._executor, dispatcher)
+                    pool.start_soon(self._executor)
                 try:
-                    await self._produce(dispatcher)
+                    await self.producer.run()
                     await self._drain()
                 finally:
-                    dispatcher.close()
+                    self._queue.close()
             services.cancel_scope.cancel()
         await self.completer.drain(anyio.current_time() + 10)
-        await unregister(self)
+        await self._heartbeat.remove()
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 
-    async def _executor(self, dispatcher: Dispatcher[Attempt]) -> None:
+    def _maintenance(self) -> list[Service]:
+        leases = {h.type: h.lease for h in self.handlers.values()}
+        found: list[Service] = [
+            LeaseKeeper(
+                backend=self.backend,
+                worker_id=self.id,
+                outage=self.outage,
+                ledger=self.ledger,
+                unwritten=lambda: self.completer.pending,
+                leases=leases,
+                stats=self.stats,
+            ),
+            ProgressWriter(
+                backend=self.backend, worker_id=self.id, outage=self.outage, ledger=self.ledger
+            ),
+            Rescuer(
+                backend=self.backend,
+                outage=self.outage,
+                observer=self.observer,
+                stats=self.stats,
+                wake=self.producer.wake,
+                leases=leases,
+                rand=self.rand,
+            ),
+            self._heartbeat,
+        ]
+        if self.settings.retention:
+            found.append(
+                Pruner(
+                    backend=self.backend,
+                    outage=self.outage,
+                    retention=self.settings.retention,
+                    rand=self.rand,
+                )
+            )
+        return found
+
+    async def _every_second(self) -> None:
+        """Check memory (also while every slot is busy and nothing is claimed) and hand back
+        jobs claimed ahead that waited too long for a slot."""
+        while True:
+            await anyio.sleep(1.0)
+            self._memory.check()
+            self._hand_back_stale()
+
+    async def _executor(self) -> None:
         """Run attempts one after another inside one cancel scope, renewed only after an
         attempt was stopped (a scope per job would cost more than a no-op job)."""
         while True:
             attempt: Attempt | None = None
             with anyio.CancelScope() as scope:
                 while not scope.cancel_called:
-                    attempt = await dispatcher.get()
+                    attempt = await self._queue.get()
                     if attempt is None:
                         return
                     await self._run_one(attempt, scope)
                     attempt = None
             if attempt is not None:  # stopped mid-run: the cancellation ended its handler
-                self._ended(attempt, settle(self, attempt))
-
-    async def _produce(self, jobs: Dispatcher[Attempt]) -> None:
-        while not self._stopping:
-            self._wake = anyio.Event()  # reset before claiming: a wake-up during it is kept
-            asked, got = await self._claim_into(jobs)
-            self._maybe_more = asked <= 0 or got == asked
-            if self._stopping:
-                return
-            if asked < 0:
-                continue  # the database failed; _claim_into already backed off
-            # Outcomes not yet written may hand jobs back (retries): write them, then look again.
-            if self._burst and asked > 0 and got == 0 and not self.running and not self.completer:
-                return
-            if asked == 0:
-                await self._wait(None)  # no free slot: a finishing job wakes us
-            elif got == asked:
-                # A full batch: more may be waiting. Claim again at once while slots are free,
-                # so the next claim is in flight while this batch runs.
-                if self._free_total() < self.ahead.claim_at:
-                    await self._wait(None)
-            else:
-                if got:
-                    await anyio.lowlevel.checkpoint()  # start those jobs before looking ahead
-                await self._wait(await self._idle_timeout())
-            self.check_memory()
-
-    async def _claim_into(self, jobs: Dispatcher[Attempt]) -> tuple[int, int]:
-        """Claim up to the free slots; return (asked, got), asked -1 after a database error."""
-        slots = self._free_slots()
-        limit = min(
-            sum(s.free for s in slots),
-            self._free_total(),
-            self.settings.claim_batch,
-        )
-        if limit <= 0:
-            return 0, 0
-        if len(self.completer) > self._backlog_limit:
-            self._backlogged = True  # claim again once the completer has caught up
-            return 0, 0
-        started = time.monotonic()
-        try:
-            claimed = await self.backend.job_claim(
-                worker=self.id, slots=slots, limit=limit, queues=self.settings.queues
-            )
-        except DatabaseError as exc:
-            self.outage.failed("claiming jobs", exc)
-            await self._wait(self.outage.delay())
-            return -1, 0
-        self.outage.recovered()
-        if self._stopping:  # stopped during the claim: these jobs go back at once
-            for job in claimed:
-                self.completer.add(Outcome(id=job.id, attempt=job.attempts, status="released"))
-        else:
-            self.ahead.after_claim(time.monotonic() - started)
-            jobs.put_many([self._start(job) for job in claimed])
-        return limit, len(claimed)
-
-    @property
-    def _backlog_limit(self) -> int:
-        """Outcomes waiting to be written beyond which the worker stops claiming."""
-        return 10 * self.settings.completion_batch
-
-    def _on_flushed(self, left: int) -> None:
-        if self._backlogged and left <= self._backlog_limit:
-            self._backlogged = False
-            self.wake()
-
-    def _free_slots(self) -> list[ClaimSlot]:
-        free_total = self._free_total()
-        if free_total <= 0:
-            return []
-        by_type = self._by_type
-        slots = []
-        for handler in self.handlers.values():
-            free = free_total
-            if handler.concurrency is not None:
-                free = min(free, handler.concurrency - by_type[handler.type])
-            if free > 0:
-                slots.append(
-                    ClaimSlot(
-                        type=handler.type,
-                        free=free,
-                        max_attempts=handler.max_attempts,
-                        lease=handler.lease,
-                    )
-                )
-        return slots
-
-    async def _idle_timeout(self) -> float:
-        """Sleep until the next scheduled job is due, or the poll interval, whichever is first."""
-        timeout = self.poll_interval
-        if self._burst and len(self.completer):
-            return 0.05  # look again once the buffered outcomes are written
-        if self.running and self._burst:
-            return timeout
-        if self._retry_due is not None:
-            # A retry this worker scheduled may not be written yet: don't sleep past it.
-            timeout = min(timeout, max(self._retry_due - time.monotonic(), 0.0) + 0.001)
-            if self._retry_due <= time.monotonic():
-                self._retry_due = None
-        # Only types with a free slot: a type at its own limit is woken by its finishing jobs,
-        # and counting its due jobs here would make the worker spin.
-        types = [slot.type for slot in self._free_slots()]
-        if not types:
-            return timeout
-        try:
-            due = await self.backend.job_next_run_in(types)
-        except DatabaseError:
-            return timeout
-        if due is not None:
-            timeout = min(timeout, max(due, 0.0) + 0.001)
-        return timeout
-
-    async def _wait(self, timeout: float | None) -> None:
-        with anyio.move_on_after(timeout):
-            await self._wake.wait()
-        if timeout == 0:
-            await anyio.lowlevel.checkpoint()
+                self._ended(attempt, settle(attempt, self._policy))
 
     def _start(self, job: Job) -> Attempt:
-        job_id, job_type = job.id, job.type
+        """Hold a claimed job as an attempt (it waits in the dispatcher for an executor)."""
         attempt = Attempt(
-            job=job, handler=self.handlers[job_type], ctx=JobContext(job=job, worker=self)
+            job=job,
+            handler=self.handlers[job.type],
+            ctx=JobContext(job=job, services=self._services),
         )
-        stale = self.running.get(job_id)
+        stale = self.ledger.add(attempt)
         if stale is not None:  # we lost this job's lease earlier and now claimed it again
-            stale.stop("lost")
-        self.running[job_id] = attempt
-        self._by_type[job_type] += 1
+            stale.stop(StopReason.LOST)
         if self._observing:
             self.observer.job_started(job)
-        if job_log.isEnabledFor(logging.INFO):
-            attempt.ctx.log.info(
-                "job %s %s claimed (attempt %s)",
-                job.id,
-                job.type,
-                job.attempts,
-                extra={"event": "claimed"},
-            )
+        log_claimed(attempt)
         return attempt
 
     async def _run_one(self, attempt: Attempt, scope: anyio.CancelScope) -> None:
         if attempt.job.cancel_requested:
-            attempt.stop("cancel")
+            attempt.stop(StopReason.CANCEL)
         attempt.started = time.monotonic()  # a job claimed ahead may have waited for its slot
         attempt.scope = scope
         try:
-            outcome = await run_attempt(self, attempt)
+            outcome = await run_attempt(attempt, self._policy)
         except BaseException:
             attempt.scope = None
             if not scope.cancel_called:  # cancelled from outside: the worker is going away
@@ -339,76 +318,44 @@ class Worker:
         self._ended(attempt, outcome)
 
     def _release(self, attempt: Attempt, outcome: Outcome | None) -> None:
-        """Free the attempt's slot, and wake the producer if that can matter."""
-        job = attempt.job
-        job_id = job.id
-        if self.running.get(job_id) is attempt:
-            del self.running[job_id]
-        self._by_type[job.type] -= 1
+        """Free the attempt's slot, and tell the producer."""
+        self.ledger.remove(attempt)
         self.ahead.ended(time.monotonic() - attempt.started)
-        if self._should_wake(attempt, outcome):
-            self.wake()
+        self.producer.ended(attempt, outcome)
 
     def _ended(self, attempt: Attempt, outcome: Outcome | None) -> None:
         """Free the slot and record how the attempt ended."""
         self._release(attempt, outcome)
-        job = attempt.job
-        if outcome is not None:
-            if outcome.status in ("pending", "waiting"):
-                due = time.monotonic() + outcome.delay
-                self._retry_due = due if self._retry_due is None else min(self._retry_due, due)
-            self.completer.add(outcome)
-            self.stats[outcome.status] += 1
-            if self._observing:
-                self.observer.job_ended(job, outcome.status, time.monotonic() - attempt.started)
-                if attempt.failure is not None:
-                    self.observer.job_raised(job, attempt.failure, outcome.status)
-            log_outcome(attempt, outcome)
-        else:
+        if outcome is None:
             self.stats["lost"] += 1
-            attempt.ctx.log.warning(
-                "job %s attempt %s abandoned: this worker lost its lease",
-                job.id,
-                job.attempts,
-                extra={"event": "lease_lost"},
-            )
-
-    def _should_wake(self, attempt: Attempt, outcome: Outcome | None) -> bool:
-        """Whether a finished job should wake the producer. Not when the last claim found the
-        queue empty: that would cost a claim and a due-time query per job on a quiet queue;
-        nor, while jobs claimed ahead still wait, before enough slots are free to be worth
-        a claim."""
-        if self._burst or self._stopping or outcome is None:
-            return True
-        if outcome.status in ("pending", "waiting"):
-            return True  # a retry is scheduled: the producer must rethink its sleep
-        limit = attempt.handler.concurrency
-        if limit is not None and self._by_type[attempt.job.type] + 1 >= limit:
-            return True  # a type at its own limit got a slot back
-        return self._maybe_more and self._free_total() >= self.ahead.claim_at
-
-    def _free_total(self) -> int:
-        """Jobs this worker may still claim: its free slots, plus those it may claim ahead."""
-        return self.settings.concurrency + self.ahead.jobs - len(self.running)
+            log_lost(attempt)
+            return
+        self.completer.add(outcome)
+        self.stats[outcome.kind] += 1
+        if self._observing:
+            job = attempt.job
+            self.observer.job_ended(job, outcome.kind, time.monotonic() - attempt.started)
+            if attempt.failure is not None:
+                self.observer.job_raised(job, attempt.failure, outcome.kind)
+        log_outcome(attempt, outcome)
 
     # -- stopping ------------------------------------------------------------------------
 
     async def _drain(self) -> None:
-        if not self.running:
+        if not self.ledger:
             return
         log.info(
             "stopping: waiting up to %.0fs for %d running jobs",
             self.settings.shutdown_timeout,
-            len(self.running),
+            len(self.ledger),
             extra={"event": "draining"},
         )
         with anyio.move_on_after(self.settings.shutdown_timeout):
-            while self.running and not self._stop_now.is_set():
-                self._wake = anyio.Event()
-                await self._wake.wait()
+            while self.ledger and not self._stop_now.is_set():
+                await self.producer.wait_for_change()
         self._hand_back()
 
-    def hand_back_stale(self) -> None:
+    def _hand_back_stale(self) -> None:
         """Hand back the jobs claimed ahead that waited over WAITING_LIMIT for a slot, and
         claim none ahead until jobs end again and show how long they take."""
         cutoff = time.monotonic() - WAITING_LIMIT
@@ -427,35 +374,33 @@ class Worker:
                 "handing back %d %s", len(attempts), what, extra={"event": "hand_back_waiting"}
             )
         for attempt in attempts:
-            attempt.stop("shutdown")
-            self._ended(attempt, settle(self, attempt))
+            attempt.stop(StopReason.SHUTDOWN)
+            self._ended(attempt, settle(attempt, self._policy))
 
     def _hand_back(self) -> None:
-        if self.running:
+        if self.ledger:
             log.warning(
-                "handing back %d unfinished jobs", len(self.running), extra={"event": "hand_back"}
+                "handing back %d unfinished jobs", len(self.ledger), extra={"event": "hand_back"}
             )
         # After a memory stop, running jobs are suspects: their attempt counts, so a job
         # that leaks every time ends failed instead of restarting workers forever.
-        reason = "memory" if self.exit_code == EXIT_MEMORY else "shutdown"
-        for attempt in list(self.running.values()):
+        reason = StopReason.MEMORY if self.exit_code == EXIT_MEMORY else StopReason.SHUTDOWN
+        for attempt in self.ledger:
             attempt.stop(reason)
 
-    def check_memory(self) -> None:
-        limit = self.settings.max_memory
-        if not limit or self.memory_probe is None:
+    def _memory_exceeded(self, rss: int) -> None:
+        if self._state.stopping:
             return
-        rss = self.memory_probe()
-        if rss > limit and not self._stopping:
-            log.warning(
-                "memory %d MB is over the %d MB limit: draining and exiting with code %d",
-                rss >> 20,
-                limit >> 20,
-                EXIT_MEMORY,
-                extra={"event": "memory_limit"},
-            )
-            self.exit_code = EXIT_MEMORY
-            self.stop()
+        limit = self.settings.max_memory or 0
+        log.warning(
+            "memory %d MB is over the %d MB limit: draining and exiting with code %d",
+            rss >> 20,
+            limit >> 20,
+            EXIT_MEMORY,
+            extra={"event": "memory_limit"},
+        )
+        self.exit_code = EXIT_MEMORY
+        self.stop()
 
     # -- notifications -------------------------------------------------------------------
 
@@ -469,9 +414,9 @@ class Worker:
 
     def _on_wakeup(self, wakeup: Wakeup) -> None:
         if wakeup.cancel_job_id is None:
-            self.wake()
+            self.producer.wake()
             return
-        attempt = self.running.get(wakeup.cancel_job_id)
+        attempt = self.ledger.get(wakeup.cancel_job_id)
         if attempt is not None:
             attempt.ctx.cancel_requested = True
-            attempt.stop("cancel")
+            attempt.stop(StopReason.CANCEL)

@@ -13,6 +13,7 @@ import pytest
 
 import jobrunner
 from jobrunner import Runner
+from jobrunner._schema import migrate
 
 ENGINES = ["postgres"]
 if importlib.util.find_spec("jobrunner._sqlite") is not None:
@@ -50,7 +51,7 @@ async def _postgres(pg_url: str, schema: str) -> AsyncIterator[Engine]:
 
     backend = PostgresBackend(pg_url, schema=schema)
     await backend.open()
-    await backend.migrate()
+    await migrate(backend)
     table = f'"{schema}".job'
 
     async def sql(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
@@ -82,7 +83,7 @@ async def _sqlite(path: Path) -> AsyncIterator[Engine]:
 
     backend = SQLiteBackend(path)
     await backend.open()
-    await backend.migrate()
+    await migrate(backend)
 
     async def sql(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)

@@ -7,7 +7,7 @@ import datetime as dt
 import anyio
 import pytest
 
-from jobrunner import ClaimSlot, Held, JobFilter, JobNotFound, NewJob, Outcome
+from jobrunner import ClaimSlot, Held, JobFilter, JobNotFound, NewJob, Outcome, OutcomeKind
 from jobrunner._backend import Wakeup
 
 pytestmark = pytest.mark.anyio
@@ -116,9 +116,9 @@ async def test_concurrent_claims_never_share_a_job(backend):
 async def test_finish_is_fenced_by_worker_and_attempt(backend):
     await backend.job_insert_many([NewJob(type="t")])
     [job] = await claim(backend)
-    wrong_worker = Outcome(id=job.id, attempt=1, status="completed", result_json='{"x":1}')
+    wrong_worker = Outcome(id=job.id, attempt=1, kind=OutcomeKind.COMPLETED, result_json='{"x":1}')
     assert await backend.job_finish_many(worker="intruder", outcomes=[wrong_worker]) == set()
-    wrong_attempt = Outcome(id=job.id, attempt=2, status="completed", result_json="1")
+    wrong_attempt = Outcome(id=job.id, attempt=2, kind=OutcomeKind.COMPLETED, result_json="1")
     assert await backend.job_finish_many(worker="w1", outcomes=[wrong_attempt]) == set()
     assert (await backend.job_get(job.id)).status == "running"
     assert await backend.job_finish_many(worker="w1", outcomes=[wrong_worker]) == {job.id}
@@ -132,7 +132,9 @@ async def test_finish_is_fenced_by_worker_and_attempt(backend):
 async def test_retry_outcome_waits_then_runs_again(backend):
     await backend.job_insert_many([NewJob(type="t")])
     [job] = await claim(backend)
-    retry = Outcome(id=job.id, attempt=1, status="pending", error="ValueError: x", delay=3600)
+    retry = Outcome(
+        id=job.id, attempt=1, kind=OutcomeKind.RETRIED, error="ValueError: x", delay=3600
+    )
     await backend.job_finish_many(worker="w1", outcomes=[retry])
     again = await backend.job_get(job.id)
     assert (again.status, again.attempts, again.error) == ("pending", 1, "ValueError: x")
@@ -140,7 +142,7 @@ async def test_retry_outcome_waits_then_runs_again(backend):
     assert await claim(backend) == []  # not due yet
     assert 3500 < await backend.job_next_run_in(["t"]) <= 3600
     await backend.job_finish_many(worker="w1", outcomes=[])
-    soon = Outcome(id=job.id, attempt=1, status="pending", error="e", delay=0)
+    soon = Outcome(id=job.id, attempt=1, kind=OutcomeKind.RETRIED, error="e", delay=0)
     assert await backend.job_finish_many(worker="w1", outcomes=[soon]) == set()  # not running
 
 
@@ -148,7 +150,7 @@ async def test_released_job_gets_its_attempt_back(backend):
     await backend.job_insert_many([NewJob(type="t")])
     [job] = await claim(backend)
     await backend.job_finish_many(
-        worker="w1", outcomes=[Outcome(id=job.id, attempt=1, status="released")]
+        worker="w1", outcomes=[Outcome(id=job.id, attempt=1, kind=OutcomeKind.RELEASED)]
     )
     back = await backend.job_get(job.id)
     assert (back.status, back.attempts, back.locked_by) == ("pending", 0, None)
@@ -159,7 +161,7 @@ async def test_released_job_gets_its_attempt_back(backend):
 async def test_failed_outcome_is_final(backend):
     await backend.job_insert_many([NewJob(type="t")])
     [job] = await claim(backend)
-    failed = Outcome(id=job.id, attempt=1, status="failed", error="PermanentFailure: no")
+    failed = Outcome(id=job.id, attempt=1, kind=OutcomeKind.FAILED, error="PermanentFailure: no")
     await backend.job_finish_many(worker="w1", outcomes=[failed])
     done = await backend.job_get(job.id)
     assert (done.status, done.error) == ("failed", "PermanentFailure: no")
@@ -194,7 +196,7 @@ async def test_rescue_retries_or_fails_expired_jobs(engine, backend):
     assert job.error.startswith("LeaseExpired: worker w1")
     assert job.locked_by is None
     # The old worker's late completion is refused; the next attempt is claimable.
-    late = Outcome(id=jobs[0].id, attempt=1, status="completed", result_json="1")
+    late = Outcome(id=jobs[0].id, attempt=1, kind=OutcomeKind.COMPLETED, result_json="1")
     assert await backend.job_finish_many(worker="w1", outcomes=[late]) == set()
     [again] = await claim(backend, worker="w2")
     assert (again.id, again.attempts) == (jobs[0].id, 2)
@@ -207,7 +209,9 @@ async def test_cancel_pending_running_and_final(backend):
     [running] = await claim(backend)
     cancelled = await backend.job_cancel(running.id)
     assert (cancelled.status, cancelled.cancel_requested) == ("running", True)
-    done = Outcome(id=running.id, attempt=1, status="cancelled", error="cancelled on request")
+    done = Outcome(
+        id=running.id, attempt=1, kind=OutcomeKind.CANCELLED, error="cancelled on request"
+    )
     await backend.job_finish_many(worker="w1", outcomes=[done])
     assert (await backend.job_cancel(running.id)).status == "cancelled"
     with pytest.raises(JobNotFound):
@@ -217,7 +221,7 @@ async def test_cancel_pending_running_and_final(backend):
 async def test_retry_gives_a_finished_job_fresh_attempts(backend):
     await backend.job_insert_many([NewJob(type="t", max_attempts=1)])
     [job] = await claim(backend)
-    failed = Outcome(id=job.id, attempt=1, status="failed", error="boom")
+    failed = Outcome(id=job.id, attempt=1, kind=OutcomeKind.FAILED, error="boom")
     await backend.job_finish_many(worker="w1", outcomes=[failed])
     again = await backend.job_retry(job.id)
     assert (again.status, again.attempts, again.finished_at) == ("pending", 0, None)
@@ -262,7 +266,7 @@ async def test_list_stats_and_delete(backend):
     assert len(await backend.job_list(JobFilter(type="a"))) == 2
     [job] = await claim(backend, slot("b"))
     await backend.job_finish_many(
-        worker="w1", outcomes=[Outcome(id=job.id, attempt=1, status="completed")]
+        worker="w1", outcomes=[Outcome(id=job.id, attempt=1, kind=OutcomeKind.COMPLETED)]
     )
     stats = {(s.type, s.status): s for s in await backend.job_stats()}
     assert stats["a", "pending"].count == 2
@@ -275,7 +279,8 @@ async def test_list_stats_and_delete(backend):
         await backend.job_get(job.id)
 
 
-async def test_listen_wakes_on_insert_and_cancel(backend):
+async def test_listen_wakes_on_insert_and_on_notify(backend):
+    """An insert wakes listeners by itself; other changes are announced with `notify`."""
     wakeups: list[Wakeup] = []
     got = anyio.Event()
 
@@ -294,6 +299,7 @@ async def test_listen_wakes_on_insert_and_cancel(backend):
                 await anyio.sleep(0.01)
         await claim(backend)
         await backend.job_cancel(job_id)
+        await backend.notify(Wakeup(cancel_job_id=job_id))
         with anyio.fail_after(5):
             await got.wait()
         tg.cancel_scope.cancel()
@@ -367,7 +373,7 @@ async def test_active_stats_count_only_pending_and_running(backend):
     await backend.job_insert_many([NewJob(type="b")])
     done = await claim(backend, slot("b"))
     await backend.job_finish_many(
-        worker="w1", outcomes=[Outcome(id=done[0].id, attempt=1, status="completed")]
+        worker="w1", outcomes=[Outcome(id=done[0].id, attempt=1, kind=OutcomeKind.COMPLETED)]
     )
     active = {(s.type, s.status): s.count for s in await backend.job_stats(active_only=True)}
     assert active == {("a", "pending"): 2, ("b", "running"): 1}

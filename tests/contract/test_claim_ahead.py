@@ -26,8 +26,7 @@ def _plugin(engine, state: dict) -> Plugin:
 
     def held(type: str) -> int:
         """Jobs of `type` the worker holds: running, or claimed and waiting for a slot."""
-        running = state["runner"].worker.running.values()
-        return sum(1 for attempt in running if attempt.job.type == type)
+        return state["runner"].worker.ledger.of_type(type)
 
     @plugin.handler("ahead.quick")
     async def quick(ctx: JobContext):

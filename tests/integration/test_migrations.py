@@ -12,6 +12,7 @@ from psycopg import sql
 from jobrunner import SchemaError
 from jobrunner._postgres import PostgresBackend
 from jobrunner._postgres._backend import _render
+from jobrunner._schema import check_schema, migrate
 from jobrunner._sql import load_migrations
 
 pytestmark = pytest.mark.anyio
@@ -50,7 +51,7 @@ def catalog(conn: psycopg.Connection, schema: str) -> dict[str, list]:
 
 async def test_migrations_produce_exactly_the_documented_schema(pg_url, pg_schema, pg_conn):
     migrated = PostgresBackend(pg_url, schema=pg_schema)
-    await migrated.migrate()
+    await migrate(migrated)
     await migrated.aclose()
     other = pg_schema + "_doc"
     documented = PostgresBackend(pg_url, schema=other)
@@ -71,14 +72,14 @@ async def test_migrate_is_idempotent_and_safe_when_run_concurrently(pg_url, pg_s
     results: list[list[str]] = []
 
     async def run(b: PostgresBackend) -> None:
-        results.append(await b.migrate())
+        results.append(await migrate(b))
 
     async with anyio.create_task_group() as tg:
         for b in backends:
             tg.start_soon(run, b)
     assert sorted(len(r) for r in results) == [0, 0, 0, len(load_migrations("jobrunner._postgres"))]
-    assert await backends[0].migrate() == []
-    await backends[0].schema_check()
+    assert await migrate(backends[0]) == []
+    await check_schema(backends[0])
     for b in backends:
         await b.aclose()
 
@@ -86,18 +87,18 @@ async def test_migrate_is_idempotent_and_safe_when_run_concurrently(pg_url, pg_s
 async def test_unmigrated_newer_and_altered_schemas_are_refused(pg_url, pg_schema, pg_conn):
     backend = PostgresBackend(pg_url, schema=pg_schema)
     with pytest.raises(SchemaError, match="jobrunner migrate"):
-        await backend.schema_check()
-    await backend.migrate()
+        await check_schema(backend)
+    await migrate(backend)
     pg_conn.execute(
         f'INSERT INTO "{pg_schema}".job_migrations (version, name, jobrunner_version) '
         "VALUES (99, 'future', '9.9.9')"
     )
     with pytest.raises(SchemaError, match=r"version 99 .*9\.9\.9.*upgrade jobrunner"):
-        await backend.schema_check()
+        await check_schema(backend)
     pg_conn.execute(f'DELETE FROM "{pg_schema}".job_migrations WHERE version = 99')
     pg_conn.execute(f'ALTER TABLE "{pg_schema}".job DROP COLUMN progress_message')
     with pytest.raises(SchemaError, match="progress_message.*altered by hand"):
-        await backend.schema_check()
+        await check_schema(backend)
     await backend.aclose()
 
 
@@ -105,8 +106,8 @@ async def test_table_and_schema_names_are_quoted(pg_url, pg_conn):
     schema = 'odd"; DROP TABLE x; --'
     backend = PostgresBackend(pg_url, schema=schema, table='jobs"2')
     try:
-        await backend.migrate()
-        await backend.schema_check()
+        await migrate(backend)
+        await check_schema(backend)
         from jobrunner import NewJob
 
         [job_id] = await backend.job_insert_many([NewJob(type="t", payload={"q": "'; --"})])

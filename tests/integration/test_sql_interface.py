@@ -8,6 +8,7 @@ import pytest
 
 from jobrunner import JobContext, Plugin, Runner
 from jobrunner._postgres import PostgresBackend
+from jobrunner._schema import migrate
 
 pytestmark = pytest.mark.anyio
 
@@ -35,7 +36,7 @@ async def test_plain_sql_insert_is_a_valid_enqueue_and_wakes_an_idle_worker(pg_u
 async def test_one_notification_per_statement_not_per_row(pg_url, pg_schema):
     backend = PostgresBackend(pg_url, schema=pg_schema)
     await backend.open()
-    await backend.migrate()
+    await migrate(backend)
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as listener:
         await listener.execute(f'LISTEN "{backend.channel}"')
         async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:

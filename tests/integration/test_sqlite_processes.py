@@ -16,6 +16,7 @@ import pytest
 
 from jobrunner import ClaimSlot, NewJob
 from jobrunner._backend import Wakeup
+from jobrunner._schema import migrate
 from jobrunner._sqlite import SQLiteBackend
 from jr_support import JOBRUNNER
 
@@ -143,7 +144,7 @@ def test_workers_starting_at_once_on_a_new_file_migrate_it_once(tmp_path: Path):
 async def test_wakeups_reach_a_listener_in_another_process(tmp_path: Path):
     db = tmp_path / "jobs.db"
     backend = SQLiteBackend(db)
-    await backend.migrate()
+    await migrate(backend)
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{db}", "JOBRUNNER_LOG_LEVEL": "warning"}
     got: list[Wakeup] = []
 
@@ -177,7 +178,7 @@ async def test_an_enqueue_wakes_listeners_of_other_backends_on_the_same_file(tmp
     (tmp_path / "sub").mkdir()
     first = SQLiteBackend(tmp_path / "jobs.db")
     second = SQLiteBackend(tmp_path / "sub" / ".." / "jobs.db")  # the same file, spelt otherwise
-    await first.migrate()
+    await migrate(first)
     # A poll interval far beyond the test's patience: only the in-process path can deliver.
     second.listen_interval = 3600
     got: list[Wakeup] = []

@@ -10,6 +10,7 @@ import trio
 
 from jobrunner import JobContext, Plugin, Retry, Runner
 from jobrunner._backend import Wakeup
+from jobrunner._schema import migrate
 from jobrunner._sqlite import SQLiteBackend
 
 pytestmark = pytest.mark.anyio
@@ -66,7 +67,7 @@ async def test_a_runner_on_sqlite_runs_jobs_under_trio(tmp_path: Path):
 
 async def test_the_backend_listens_and_wakes_under_trio(tmp_path: Path):
     backend = SQLiteBackend(tmp_path / "jobs.db")
-    await backend.migrate()
+    await migrate(backend)
     got: list[Wakeup] = []
     try:
         async with anyio.create_task_group() as tg:

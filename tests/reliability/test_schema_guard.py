@@ -59,7 +59,7 @@ def test_a_schema_from_a_newer_jobrunner_is_refused(env, pg_url, pg_schema):
     )
     err = _refused(env)
     assert "the database schema is at version 99" in err, err
-    assert "upgrade jobrunner to run against it" in err
+    assert "upgrade jobrunner to 9.9.9 or newer to run against it" in err
 
 
 def test_a_column_of_the_wrong_type_is_refused(env, pg_url, pg_schema):

@@ -19,6 +19,7 @@ from jobrunner import (
     Runner,
     SchemaError,
 )
+from jobrunner._schema import check_schema, migrate
 from jobrunner._sqlite import SQLiteBackend
 
 pytestmark = pytest.mark.anyio
@@ -84,9 +85,9 @@ async def test_another_applications_database_is_left_alone(tmp_path: Path):
     backend = await opened(path)
     try:
         with pytest.raises(SchemaError, match=r"not a jobrunner database.*\(orders, users\)"):
-            await backend.migrate()
+            await migrate(backend)
         with pytest.raises(SchemaError, match="not a jobrunner database"):
-            await backend.schema_check()
+            await check_schema(backend)
     finally:
         await backend.aclose()
     with sqlite3.connect(path) as conn:
@@ -100,8 +101,8 @@ async def test_sharing_another_applications_database_on_purpose(tmp_path: Path):
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
     backend = await opened(path, allow_other_tables=True)
     try:
-        assert await backend.migrate() == ["0001_initial", "0002_workers"]
-        await backend.schema_check()
+        assert await migrate(backend) == ["0001_initial", "0002_workers"]
+        await check_schema(backend)
         # Enqueue inside the application's own transaction, on its own connection.
         app = sqlite3.connect(path)
         with app:
@@ -118,17 +119,17 @@ async def test_an_empty_file_is_not_set_up_until_migrated(tmp_path: Path):
     path.touch()
     backend = await opened(path)
     try:
-        with pytest.raises(SchemaError, match="no jobrunner tables yet; run `jobrunner migrate`"):
-            await backend.schema_check()
-        await backend.migrate()
-        await backend.schema_check()
+        with pytest.raises(SchemaError, match="not set up; run `jobrunner migrate`"):
+            await check_schema(backend)
+        await migrate(backend)
+        await check_schema(backend)
     finally:
         await backend.aclose()
 
 
 async def migrated(path: Path) -> SQLiteBackend:
     backend = await opened(path)
-    await backend.migrate()
+    await migrate(backend)
     return backend
 
 
@@ -140,9 +141,9 @@ async def test_a_schema_newer_than_this_jobrunner_is_refused(tmp_path: Path):
                 "INSERT INTO job_migrations (version, name, jobrunner_version, applied_at) "
                 "VALUES (99, 'future', '9.4.0', 0)"
             )
-        for step in (backend.schema_check, backend.migrate):
-            with pytest.raises(SchemaError, match=r"version 99.*Upgrade jobrunner to 9\.4\.0"):
-                await step()
+        for step in (check_schema, migrate):
+            with pytest.raises(SchemaError, match=r"version 99.*upgrade jobrunner to 9\.4\.0"):
+                await step(backend)
     finally:
         await backend.aclose()
 
@@ -153,7 +154,7 @@ async def test_a_schema_behind_this_jobrunner_asks_for_a_migration(tmp_path: Pat
         with sqlite3.connect(tmp_path / "jobs.db") as conn:
             conn.execute("DELETE FROM job_migrations WHERE version > 1")
         with pytest.raises(SchemaError, match="at schema version 1.*run `jobrunner migrate`"):
-            await backend.schema_check()
+            await check_schema(backend)
     finally:
         await backend.aclose()
 
@@ -164,7 +165,7 @@ async def test_a_table_altered_by_hand_is_refused(tmp_path: Path):
         with sqlite3.connect(tmp_path / "jobs.db") as conn:
             conn.execute("ALTER TABLE job DROP COLUMN progress_message")
         with pytest.raises(SchemaError, match=r"lacks columns \['progress_message'\]"):
-            await backend.schema_check()
+            await check_schema(backend)
     finally:
         await backend.aclose()
 
@@ -174,8 +175,10 @@ async def test_a_dropped_job_table_is_reported(tmp_path: Path):
     try:
         with sqlite3.connect(tmp_path / "jobs.db") as conn:
             conn.execute("DROP TABLE job")
-        with pytest.raises(SchemaError, match="table 'job' is missing"):
-            await backend.schema_check()
+        with pytest.raises(
+            SchemaError, match="migrations are recorded but the job table is missing"
+        ):
+            await check_schema(backend)
         with pytest.raises(SchemaError, match="no such table.*run `jobrunner migrate`"):
             await backend.job_get(1)
     finally:

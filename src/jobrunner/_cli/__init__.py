@@ -6,12 +6,7 @@ import signal
 import sys
 
 from ._parser import build_parser
-
-EARLY_SIGNALS: list[int] = []
-
-
-def _remember(signum: int, frame: object) -> None:
-    EARLY_SIGNALS.append(signum)
+from ._signals import remember_early
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
         # A supervisor may stop a worker that is still starting up: remember the signal
         # instead of dying of it, and stop cleanly once the worker loop can hear it.
         for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, _remember)
+            signal.signal(signum, remember_early)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

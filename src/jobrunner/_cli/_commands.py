@@ -32,7 +32,7 @@ async def migrate(args: argparse.Namespace) -> int:
     runner = Runner(worker=False, auto_migrate=False, **settings_kwargs(args))
     await runner.backend.open()
     try:
-        applied = await runner.backend.migrate()
+        applied = await runner.migrate()
     finally:
         await runner.backend.aclose()
     print(f"applied: {', '.join(applied)}" if applied else "already up to date", file=sys.stderr)

@@ -16,6 +16,7 @@ import attrs
 from .._discovery import installed, load
 from .._errors import JobrunnerError
 from .._runner import Runner
+from .._schema import check_schema
 from .._secrets import redact
 from ._common import settings_kwargs
 
@@ -54,7 +55,7 @@ async def doctor(args: argparse.Namespace) -> int:
 async def _database_checks(runner: Runner, checks: list[Check]) -> None:
     backend = runner.backend
     try:
-        await backend.schema_check()
+        await check_schema(backend)
     except JobrunnerError as exc:
         fix = "check DATABASE_URL and that the server is up; then run `jobrunner migrate`"
         checks.append(Check("database", "fail", redact(str(exc)), fix))

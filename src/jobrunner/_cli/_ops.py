@@ -7,6 +7,9 @@ import json
 import socket
 import urllib.request
 
+import attrs
+
+from .._backend import WorkerInfo
 from .._errors import JobrunnerError
 from .._runner import Runner
 from .._secrets import redact
@@ -35,9 +38,7 @@ async def workers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _row(w: object) -> dict[str, object]:
-    import attrs
-
+def _row(w: WorkerInfo) -> dict[str, object]:
     return attrs.asdict(w)
 
 

@@ -6,8 +6,8 @@ import argparse
 
 import attrs
 
-from .. import __version__
 from .._settings import Settings
+from .._version import __version__
 
 # Settings that every command accepts (where the jobs are).
 _CONNECTION = ("database_url", "schema", "table")

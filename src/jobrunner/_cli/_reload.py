@@ -25,6 +25,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import attrs
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .._discovery import _entry_points
 from .._logs import setup_logging
@@ -52,7 +53,8 @@ def _run_parser() -> argparse.ArgumentParser:
 
     parser = build_parser()
     [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    return sub.choices["run"]
+    run: argparse.ArgumentParser = sub.choices["run"]
+    return run
 
 
 def child_command(args: argparse.Namespace, python: str = sys.executable) -> list[str]:
@@ -213,7 +215,7 @@ class Reloader:
     async def _loop(
         self,
         tg: anyio.abc.TaskGroup,
-        send: anyio.abc.ObjectSendStream[tuple[str, object]],
+        send: MemoryObjectSendStream[tuple[str, object]],
         receive: anyio.abc.ObjectReceiveStream[tuple[str, object]],
     ) -> int:
         async for kind, value in receive:
@@ -243,7 +245,7 @@ class Reloader:
         if not self.running or self.process is None:
             return False
         log.info("%s: stopping the worker", signal.Signals(signum).name)
-        self.process.send_signal(signum)
+        self.process.send_signal(signal.Signals(signum))
         return True
 
     def _on_change(self, paths: set[Path]) -> bool:
@@ -261,7 +263,7 @@ class Reloader:
         return False
 
     async def _start(
-        self, tg: anyio.abc.TaskGroup, send: anyio.abc.ObjectSendStream[tuple[str, object]]
+        self, tg: anyio.abc.TaskGroup, send: MemoryObjectSendStream[tuple[str, object]]
     ) -> None:
         # A session of its own: Ctrl-C reaches only us, and we pass on exactly one signal.
         process = await anyio.open_process(
@@ -272,7 +274,7 @@ class Reloader:
 
     @staticmethod
     async def _report_exit(
-        process: anyio.abc.Process, send: anyio.abc.ObjectSendStream[tuple[str, object]]
+        process: anyio.abc.Process, send: MemoryObjectSendStream[tuple[str, object]]
     ) -> None:
         async with send:
             code = await process.wait()
@@ -280,7 +282,7 @@ class Reloader:
 
     async def _forward_signals(
         self,
-        send: anyio.abc.ObjectSendStream[tuple[str, object]],
+        send: MemoryObjectSendStream[tuple[str, object]],
         *,
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -291,7 +293,7 @@ class Reloader:
                     await send.send(("signal", int(signum)))
 
     async def _forward_changes(
-        self, send: anyio.abc.ObjectSendStream[tuple[str, object]], stop: anyio.Event
+        self, send: MemoryObjectSendStream[tuple[str, object]], stop: anyio.Event
     ) -> None:
         async with send:
             async for paths in self.watch(self.roots, stop):
@@ -308,7 +310,7 @@ class Reloader:
 
 async def run_with_reload(args: argparse.Namespace) -> int:
     """`jobrunner run --reload …`: the worker as a child process, restarted on changes."""
-    from ._run import plugin_names
+    from ._common import plugin_names
 
     settings = Settings.load(**settings_kwargs(args))  # bad settings fail here, not in a loop
     setup_logging(settings.log_level, settings.log_format)

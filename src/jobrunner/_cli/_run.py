@@ -10,14 +10,14 @@ from typing import Any
 
 import anyio
 
-from .._discovery import installed
 from .._errors import DatabaseError, SchemaError
 from .._logs import setup_logging
 from .._observe import Observers
 from .._outage import Outage
 from .._runner import Runner
 from .._settings import Settings
-from ._common import settings_kwargs
+from ._common import plugin_names, settings_kwargs
+from ._signals import EARLY_SIGNALS
 
 log = logging.getLogger("jobrunner")
 
@@ -28,16 +28,6 @@ def _sentry() -> Any:
     from .._sentry import sentry_observer
 
     return sentry_observer(os.environ)
-
-
-def plugin_names(args: argparse.Namespace) -> list[str]:
-    """--plugin flags, else JOBRUNNER_PLUGINS, else every installed plugin."""
-    if args.plugin:
-        return [name for value in args.plugin for name in value.split(",") if name]
-    env = os.environ.get("JOBRUNNER_PLUGINS", "")
-    if env.strip():
-        return [name.strip() for name in env.split(",") if name.strip()]
-    return [p.name for p in installed()]
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -102,15 +92,13 @@ async def _start_and_run(runner: Runner, args: argparse.Namespace, observer: Any
         except DatabaseError as exc:
             if not exc.transient:
                 raise  # refused, not unreachable: waiting will not help
-            if runner.worker is not None and runner.worker._stopping:
+            if runner.worker is not None and runner.worker.stopping:
                 return 0
             outage.failed("starting the worker", exc)
             await anyio.sleep(outage.delay())
 
 
 async def _watch_signals(runner: Runner, scope: anyio.CancelScope) -> None:
-    from . import EARLY_SIGNALS
-
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         count = 0
         async for signum in _early_then(EARLY_SIGNALS, signals):

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 import zlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, LiteralString
 
 import attrs
 import psycopg
-import sniffio
 from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .. import __version__
 from .._backend import (
+    Backend,
     ClaimSlot,
     Held,
     JobFilter,
@@ -28,22 +29,23 @@ from .._backend import (
 )
 from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
 from .._job import COLUMNS, Job, NewJob
+from .._schema import Migration, SchemaState
 from .._secrets import mask_url, redact
-from .._sql import load_blocks, load_migrations
+from .._sql import load_blocks, load_migrations, table_names
+from .._status import JobStatus, OutcomeKind
+from .._version import __version__
 from ._claimed import ClaimedJob, raw_columns
 from ._support import (
-    _COLUMN_TYPES,
+    COLUMN_TYPES,
     _configure,
     _float,
     _insert_many_params,
     _int_array,
     _parse_wakeup,
-    _refuse_newer,
     _render,
 )
 
 _PACKAGE = "jobrunner._postgres"
-_FINAL = frozenset({"completed", "failed", "cancelled"})
 # Hot-path statements take their array parameters, and return rows, in the binary format:
 # psycopg then packs lists without quoting each element as text.
 _BINARY = frozenset({"job_claim", "job_finish_many", "job_extend_leases", "job_insert_many"})
@@ -68,22 +70,19 @@ class PostgresBackend:
     _queries: dict[str, LiteralString] = attrs.field(factory=dict, init=False)
     _names: dict[str, sql.Composable] = attrs.field(factory=dict, init=False)
     channel: str = attrs.field(default="", init=False)
+    #: What the schema check expects (information_schema spelling).
+    column_types: Mapping[str, str] = attrs.field(factory=lambda: dict(COLUMN_TYPES), init=False)
 
     def __attrs_post_init__(self) -> None:
         t = self.table
         # PostgreSQL limits channel names to 63 bytes (not characters): cut on a byte count.
         self.channel = f"jobrunner_{self.schema}_{t}".encode()[:63].decode("utf-8", "ignore")
+        tables, objects = table_names(t)
         self._names = {
-            "job": sql.Identifier(self.schema, t),
-            "migrations": sql.Identifier(self.schema, f"{t}_migrations"),
-            "workers": sql.Identifier(self.schema, f"{t}_workers"),
-            "claim_index": sql.Identifier(f"{t}_claim_idx"),
-            "lease_index": sql.Identifier(f"{t}_lease_idx"),
-            "user_index": sql.Identifier(f"{t}_user_status_idx"),
-            "finished_index": sql.Identifier(f"{t}_finished_idx"),
-            "parent_index": sql.Identifier(f"{t}_parent_idx"),
-            "notify_function": sql.Identifier(self.schema, f"{t}_notify"),
-            "notify_trigger": sql.Identifier(f"{t}_notify"),
+            **{key: sql.Identifier(self.schema, name) for key, name in tables.items()},
+            **{key: sql.Identifier(name) for key, name in objects.items()},
+            # Functions live in the schema too.
+            "notify_function": sql.Identifier(self.schema, objects["notify_function"]),
             "channel_literal": sql.Literal(self.channel),
             "job_columns": sql.SQL(", ").join(sql.Identifier("job", c) for c in COLUMNS),
             "job_name_literal": sql.Literal(sql.Identifier(self.schema, t).as_string(None)),
@@ -102,19 +101,24 @@ class PostgresBackend:
     def default_poll_interval(self) -> float:
         return 10.0
 
+    @property
+    def _connect_seconds(self) -> int:
+        """libpq takes whole seconds (at least 2: it rounds smaller values up to 2)."""
+        return max(2, math.ceil(self.connect_timeout))
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
         if self._pool is not None:
             return
-        if sniffio.current_async_library() != "asyncio":
+        if not _on_asyncio():
             raise ConfigurationError(
                 "the PostgreSQL backend needs asyncio (psycopg's async API is asyncio-only); "
                 "run under asyncio, or use the SQLite backend under trio"
             )
         kwargs: dict[str, Any] = {
             "autocommit": True,
-            "connect_timeout": self.connect_timeout,
+            "connect_timeout": self._connect_seconds,
         }
         if not self.prepare:
             kwargs["prepare_threshold"] = None
@@ -170,83 +174,48 @@ class PostgresBackend:
         """The pool only says it timed out: one direct attempt tells the real cause."""
         try:
             conn = await psycopg.AsyncConnection.connect(
-                self.url, connect_timeout=self.connect_timeout
+                self.url, connect_timeout=self._connect_seconds
             )
         except psycopg.Error as exc:
             return str(exc).strip() or type(exc).__name__
         await conn.close()
         return "no connection became free in time (the pool is exhausted)"
 
-    async def migrate(self) -> list[str]:
+    def migrations(self) -> list[Migration]:
+        return [
+            Migration(version=v, name=n, sql=_render(text, self._names))
+            for v, n, text in load_migrations(_PACKAGE)
+        ]
+
+    async def schema_state(self) -> SchemaState:
+        where = f"{self.schema}.{self.table}"
         try:
-            await self.schema_check()
-        except SchemaError:
-            pass  # something to do (or refuse, below)
-        else:
-            return []  # up to date: no DDL at all, so a role without DDL rights can start
-        applied_now: list[str] = []
+            rows = await self._fetch("schema_version")
+        except SchemaError:  # no bookkeeping table: nothing was ever migrated here
+            return SchemaState(where=where, version=None)
+        found = await self._fetch("schema_columns", {"schema": self.schema, "table": self.table})
+        return SchemaState(
+            where=where,
+            version=rows[0]["version"] if rows else 0,
+            applied_by=rows[0]["jobrunner_version"] if rows else None,
+            columns={row["column_name"]: row["data_type"] for row in found} or None,
+        )
+
+    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
         lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
         async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
             await conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
-            await conn.execute(
-                sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} (version integer PRIMARY KEY,"
-                    " name text NOT NULL, jobrunner_version text NOT NULL,"
-                    " applied_at timestamptz NOT NULL DEFAULT now())"
-                ).format(self._names["migrations"])
-            )
-            cur = await conn.execute(
-                sql.SQL("SELECT version FROM {}").format(self._names["migrations"])
-            )
-            done = {row[0] for row in await cur.fetchall()}
-            migrations = load_migrations(_PACKAGE)
-            _refuse_newer(done, migrations)
-            for version, name, text in migrations:
-                if version in done:
-                    continue
-                await conn.execute(_render(text, self._names))
+            await conn.execute(self._queries["migrations_create"])
+            cur = await conn.execute(self._queries["migrations_applied"])
+            for migration in plan({row[0] for row in await cur.fetchall()}):
+                await conn.execute(migration.sql)
                 await conn.execute(
-                    sql.SQL(
-                        "INSERT INTO {} (version, name, jobrunner_version) VALUES (%s, %s, %s)"
-                    ).format(self._names["migrations"]),
-                    [version, name, __version__],
+                    self._queries["migration_record"],
+                    {"version": migration.version, "name": migration.name, "by": __version__},
                 )
-                applied_now.append(f"{version:04d}_{name}")
-        return applied_now
-
-    async def schema_check(self) -> None:
-        migrations = load_migrations(_PACKAGE)
-        try:
-            rows = await self._fetch("schema_version")
-        except SchemaError:
-            raise SchemaError(
-                f"{self.schema}.{self.table} is not set up; run `jobrunner migrate`"
-            ) from None
-        version = rows[0]["version"] if rows else 0
-        _refuse_newer({version}, migrations, applied_by=rows[0] if rows else None)
-        if version < len(migrations):
-            raise SchemaError(
-                f"{self.schema}.{self.table} is at schema version {version}, this jobrunner needs "
-                f"{len(migrations)}; run `jobrunner migrate`"
-            )
-        found = await self._fetch("schema_columns", {"schema": self.schema, "table": self.table})
-        types = {row["column_name"]: row["data_type"] for row in found}
-        missing = set(COLUMNS) - set(types)
-        wrong = {c: t for c, t in _COLUMN_TYPES.items() if c in types and types[c] != t}
-        if wrong and not missing:
-            described = ", ".join(f"{c} is {types[c]}, not {t}" for c, t in sorted(wrong.items()))
-            raise SchemaError(
-                f"{self.schema}.{self.table} was altered by hand ({described}); refusing to run "
-                "rather than corrupt data"
-            )
-        if missing:
-            raise SchemaError(
-                f"{self.schema}.{self.table} lacks columns {sorted(missing)}: the table was "
-                "altered by hand; refusing to run rather than corrupt data"
-            )
 
     # -- enqueue -------------------------------------------------------------------------
 
@@ -293,7 +262,7 @@ class PostgresBackend:
     async def job_finish_many(self, *, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
         if not outcomes:
             return set()
-        if all(o.status == "completed" and o.result_json is None for o in outcomes):
+        if all(o.kind is OutcomeKind.COMPLETED and o.result_json is None for o in outcomes):
             return await self._complete_many(worker, outcomes)
         async with self._connection() as conn:
             cur = await conn.execute(
@@ -301,11 +270,13 @@ class PostgresBackend:
                 {
                     "ids": [o.id for o in outcomes],
                     "attempts": [o.attempt for o in outcomes],
-                    "statuses": [o.status for o in outcomes],
+                    "statuses": [o.kind.status.value for o in outcomes],
+                    "refunded": [o.kind.refunds_attempt for o in outcomes],
+                    "parked": [o.kind is OutcomeKind.WAITING for o in outcomes],
                     "results": [o.result_json for o in outcomes],
                     "errors": [o.error for o in outcomes],
                     "delays": [float(o.delay) for o in outcomes],
-                    "final_ids": [o.id for o in outcomes if o.status in _FINAL],
+                    "final_ids": [o.id for o in outcomes if o.kind.is_final],
                     "worker": worker,
                 },
                 binary=True,
@@ -367,24 +338,17 @@ class PostgresBackend:
 
     async def job_rescue_expired(self, *, limit: int = 1000) -> list[Rescued]:
         rows = await self._fetch("job_rescue_expired", {"limit": limit})
-        rescued = [Rescued(id=r["id"], type=r["type"], status=r["status"]) for r in rows]
-        if any(r.status == "pending" for r in rescued):
-            await self.notify(Wakeup())
-        return rescued
+        return [Rescued(id=r["id"], type=r["type"], status=JobStatus(r["status"])) for r in rows]
 
     # -- management ----------------------------------------------------------------------
 
     async def job_cancel(self, job_id: int) -> Job:
-        job = self._one(await self._fetch("job_cancel", {"id": job_id}), job_id)
-        if job.cancel_requested and job.status == "running":
-            await self.notify(Wakeup(cancel_job_id=job_id))
-        return job
+        return self._one(await self._fetch("job_cancel", {"id": job_id}), job_id)
 
     async def job_retry(self, job_id: int) -> Job:
         rows = await self._fetch("job_retry", {"id": job_id})
         if not rows:
             return await self.job_get(job_id)
-        await self.notify(Wakeup())
         return Job.from_row(rows[0])
 
     async def job_get(self, job_id: int) -> Job:
@@ -399,7 +363,7 @@ class PostgresBackend:
         return [
             TypeStats(
                 type=r["type"],
-                status=r["status"],
+                status=JobStatus(r["status"]),
                 count=r["count"],
                 oldest_pending_seconds=_float(r["oldest_pending_seconds"]),
             )
@@ -426,7 +390,7 @@ class PostgresBackend:
     async def listen(self, wake: Callable[[Wakeup], None]) -> None:
         try:
             conn = await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=self.connect_timeout
+                self.url, autocommit=True, connect_timeout=self._connect_seconds
             )
         except psycopg.OperationalError as exc:
             raise DatabaseError(f"cannot LISTEN: {redact(str(exc), self.url)}") from None
@@ -487,3 +451,16 @@ class PostgresBackend:
         if not rows:
             raise JobNotFound(f"no job with id {job_id}")
         return Job.from_row(rows[0])
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # trio, or no event loop at all
+        return False
+    return True
+
+
+def _conforms(backend: PostgresBackend) -> Backend:
+    """Never called: the type checker holds PostgresBackend to the Backend protocol here."""
+    return backend

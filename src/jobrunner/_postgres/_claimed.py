@@ -20,7 +20,8 @@ import attrs
 from psycopg import AsyncCursor
 from psycopg.types.string import ByteaBinaryLoader
 
-from .._job import COLUMNS, Job, JobStatus, UnreadableJSON
+from .._job import COLUMNS, Job, UnreadableJSON
+from .._status import JobStatus
 
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # PostgreSQL's timestamp epoch
 _MICROS = struct.Struct("!q")

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
-from typing import Any, LiteralString, cast
+from typing import Any, LiteralString
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import set_json_loads
 
-from .. import __version__
 from .._backend import Wakeup
-from .._errors import SchemaError
 from .._job import NewJob, safe_json_loads
 
 # Columns whose type jobrunner relies on (information_schema spelling).
-_COLUMN_TYPES = {
+COLUMN_TYPES = {
     "id": "bigint",
     "status": "text",
     "priority": "integer",
@@ -30,7 +28,9 @@ _COLUMN_TYPES = {
 
 
 def _render(text: str, names: dict[str, sql.Composable]) -> LiteralString:
-    return cast(LiteralString, sql.SQL(cast(LiteralString, text)).format(**names).as_string(None))
+    """A named block with its identifiers filled in: still a literal of the package's own,
+    never text from outside."""
+    return sql.SQL(text).format(**names).as_string()
 
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -78,17 +78,3 @@ def _int_array(values: Iterable[int]) -> str:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _refuse_newer(
-    applied: set[int],
-    migrations: list[tuple[int, str, str]],
-    applied_by: dict[str, Any] | None = None,
-) -> None:
-    newest = max(applied, default=0)
-    if newest > len(migrations):
-        by = f" (applied by jobrunner {applied_by['jobrunner_version']})" if applied_by else ""
-        raise SchemaError(
-            f"the database schema is at version {newest}{by}, newer than this jobrunner "
-            f"{__version__} knows (up to {len(migrations)}); upgrade jobrunner to run against it"
-        )

@@ -63,32 +63,32 @@ SELECT * FROM claimed ORDER BY priority DESC, run_at, id
 
 -- job_finish_many --
 -- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
--- `released` hands a job back untouched (shutdown) and `waiting` parks it until its children
--- end: both make it pending again without counting the attempt. A child that ends wakes its
--- parent once no sibling is left pending or running.
+-- Each outcome comes as the job's next `status`, whether the attempt is `refunded` (handed
+-- back, or parked for its children: it does not count, and the last error stays) and whether
+-- the job is `parked` until its children end. A child that ends wakes its parent once no
+-- sibling is left pending or running.
 WITH done AS (
     UPDATE {job} AS job
-    SET status = CASE WHEN u.status IN ('released', 'waiting') THEN 'pending' ELSE u.status END,
-        attempts = CASE WHEN u.status IN ('released', 'waiting') THEN job.attempts - 1
-                        ELSE job.attempts END,
+    SET status = u.status,
+        attempts = job.attempts - u.refunded::int,
         result = u.result::jsonb,
-        error = CASE WHEN u.status IN ('released', 'waiting') THEN job.error ELSE u.error END,
+        error = CASE WHEN u.refunded THEN job.error ELSE u.error END,
         progress = CASE WHEN u.status = 'completed' THEN 1 ELSE job.progress END,
-        run_at = CASE WHEN u.status = 'waiting' AND NOT EXISTS (
+        run_at = CASE WHEN u.parked AND NOT EXISTS (
                           -- children may have ended already, even in this very batch
                           SELECT 1 FROM {job} AS child
                           WHERE child.parent_id = job.id AND child.status IN ('pending', 'running')
                             AND child.id <> ALL(%(final_ids)b::bigint[]))
                       THEN now()
-                      WHEN u.status IN ('pending', 'released', 'waiting')
-                      THEN now() + make_interval(secs => u.delay) ELSE job.run_at END,
-        finished_at = CASE WHEN u.status IN ('pending', 'released', 'waiting') THEN NULL
-                           ELSE now() END,
+                      WHEN u.status = 'pending' THEN now() + make_interval(secs => u.delay)
+                      ELSE job.run_at END,
+        finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
         locked_by = NULL,
         locked_until = NULL
     FROM unnest(%(ids)b::bigint[], %(attempts)b::int[], %(statuses)b::text[],
-                %(results)b::text[], %(errors)b::text[], %(delays)b::float8[])
-         AS u(id, attempt, status, result, error, delay)
+                %(refunded)b::bool[], %(parked)b::bool[], %(results)b::text[],
+                %(errors)b::text[], %(delays)b::float8[])
+         AS u(id, attempt, status, refunded, parked, result, error, delay)
     WHERE job.id = ANY(%(ids)b::bigint[]) AND job.id = u.id
       AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
     RETURNING job.id, job.parent_id, job.status
@@ -251,6 +251,23 @@ DELETE FROM {job} AS job USING old WHERE job.id = old.id
 -- job_notify --
 -- Wake idle workers (used after changes the insert trigger does not see, such as a retry).
 SELECT pg_notify(%(channel)s, %(payload)s)
+
+-- migrations_create --
+-- The bookkeeping table of applied migrations.
+CREATE TABLE IF NOT EXISTS {migrations} (
+    version            integer PRIMARY KEY,
+    name               text NOT NULL,
+    jobrunner_version  text NOT NULL,
+    applied_at         timestamptz NOT NULL DEFAULT now()
+)
+
+-- migrations_applied --
+-- The versions applied so far.
+SELECT version FROM {migrations}
+
+-- migration_record --
+-- Remember that a migration was applied, and by which jobrunner.
+INSERT INTO {migrations} (version, name, jobrunner_version) VALUES (%(version)s, %(name)s, %(by)s)
 
 -- schema_version --
 -- The highest applied migration and the jobrunner version that applied it.

@@ -17,13 +17,14 @@ import functools
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 
 from .._backend import (
+    Backend,
     ClaimSlot,
     Held,
     JobFilter,
@@ -35,7 +36,9 @@ from .._backend import (
     WorkerInfo,
 )
 from .._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
-from .._sql import load_blocks
+from .._schema import Migration, SchemaState
+from .._sql import load_blocks, table_names
+from .._status import RUNNABLE_AGAIN, JobStatus, OutcomeKind
 from ._files import FAILURES, immediate, translate
 from ._rows import insert_params, job_from_doc, job_from_row, one_job, rows, utc
 from ._schema import PACKAGE, Schema
@@ -43,9 +46,6 @@ from ._thread import ThreadedConnection
 from ._wakeup import Poller, Wake, deliver, listen
 
 T = TypeVar("T")
-_FINAL = frozenset({"completed", "failed", "cancelled"})
-# Outcomes that leave a job pending: others may want to claim it, now or at its new run_at.
-_RUNNABLE_AGAIN = frozenset({"pending", "released", "waiting"})
 
 
 def _quote(name: str) -> str:
@@ -74,27 +74,20 @@ class SQLiteBackend:
     _queries: dict[str, str] = attrs.field(factory=dict, init=False)
     _schema: Schema = attrs.field(init=False)
     _key: str = attrs.field(default="", init=False)
+    #: Declared types are not checked: a SQLite column takes any type anyway.
+    column_types: Mapping[str, str] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         t = self.table
-        names = {
-            "job": _quote(t),
-            "migrations": _quote(f"{t}_migrations"),
-            "wakeup": _quote(f"{t}_wakeup"),
-            "workers": _quote(f"{t}_workers"),
-            "claim_index": _quote(f"{t}_claim_idx"),
-            "lease_index": _quote(f"{t}_lease_idx"),
-            "user_index": _quote(f"{t}_user_status_idx"),
-            "finished_index": _quote(f"{t}_finished_idx"),
-            "parent_index": _quote(f"{t}_parent_idx"),
-        }
+        tables, objects = table_names(t)
+        names = {key: _quote(name) for key, name in (tables | objects).items()}
         render = functools.partial(_render, names=names)
         blocks = load_blocks(PACKAGE, "queries.sql")
         self._queries = {name: render(text) for name, text in blocks.items()}
         self._schema = Schema(
             path=self.path,
             table=t,
-            ours=frozenset({t, f"{t}_migrations", f"{t}_wakeup", f"{t}_workers"}),
+            ours=frozenset(tables.values()),
             queries=self._queries,
             render=render,
             allow_other_tables=self.allow_other_tables,
@@ -145,11 +138,14 @@ class SQLiteBackend:
 
     # -- schema --------------------------------------------------------------------------
 
-    async def migrate(self) -> list[str]:
-        return await self._db.run(lambda conn: self._schema.migrate(conn, self.clock()))
+    def migrations(self) -> list[Migration]:
+        return self._schema.migrations()
 
-    async def schema_check(self) -> None:
-        await self._db.run(self._schema.check)
+    async def schema_state(self) -> SchemaState:
+        return await self._db.run(self._schema.state)
+
+    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
+        await self._db.run(lambda conn: self._schema.apply(conn, plan, self.clock()))
 
     # -- enqueue -------------------------------------------------------------------------
 
@@ -210,7 +206,7 @@ class SQLiteBackend:
             if not picked:
                 return None
             picked.sort(key=lambda p: p[:3])  # priority first, then run_at, then id
-            chosen = [[job_id, s.max_attempts, s.lease] for _, _, job_id, s in picked[:limit]]
+            chosen = [(job_id, s.max_attempts, s.lease) for _, _, job_id, s in picked[:limit]]
             self._exec(conn, "job_claim", now=now, worker=worker, picked=json.dumps(chosen))
             [(claimed,)] = self._exec(conn, "job_get_many", ids=json.dumps([c[0] for c in chosen]))
             return [c[0] for c in chosen], str(claimed)
@@ -233,11 +229,22 @@ class SQLiteBackend:
             return set()
         held = json.dumps([[o.id, o.attempt] for o in outcomes])
         table = json.dumps(
-            [[o.id, o.attempt, o.status, o.result_json, o.error, o.delay] for o in outcomes]
+            [
+                [
+                    o.id,
+                    o.attempt,
+                    o.kind.status,
+                    o.kind.refunds_attempt,
+                    o.result_json,
+                    o.error,
+                    o.delay,
+                ]
+                for o in outcomes
+            ]
         )
-        ended = [o.id for o in outcomes if o.status in _FINAL]
-        parked = [o.id for o in outcomes if o.status == "waiting"]
-        again = {o.id for o in outcomes if o.status in _RUNNABLE_AGAIN}
+        ended = [o.id for o in outcomes if o.kind.is_final]
+        parked = [o.id for o in outcomes if o.kind is OutcomeKind.WAITING]
+        again = {o.id for o in outcomes if o.kind in RUNNABLE_AGAIN}
 
         def finish(conn: sqlite3.Connection, now: float) -> tuple[set[int], bool]:
             accepted = {
@@ -272,7 +279,7 @@ class SQLiteBackend:
         table = json.dumps([[h.id, h.attempt, h.lease] for h in held])
 
         def extend(conn: sqlite3.Connection, now: float) -> list[list[int]]:
-            owned = self._one_value(conn, "job_owned", held=ids, worker=worker)
+            owned: list[list[int]] = self._one_value(conn, "job_owned", held=ids, worker=worker)
             if owned:
                 self._exec(conn, "job_extend_leases", now=now, worker=worker, held=table)
             return owned
@@ -309,43 +316,26 @@ class SQLiteBackend:
     async def job_rescue_expired(self, *, limit: int = 1000) -> list[Rescued]:
         def rescue(conn: sqlite3.Connection, now: float) -> list[Rescued]:
             cur = self._exec(conn, "job_rescue_expired", now=now, limit=limit)
-            rescued = [Rescued(id=r[0], type=r[1], status=r[2]) for r in cur.fetchall()]
-            if any(r.status == "pending" for r in rescued):
-                self._exec(conn, "wakeup_jobs")
-            return rescued
+            return [Rescued(id=r[0], type=r[1], status=JobStatus(r[2])) for r in cur.fetchall()]
 
-        rescued = await self._write(rescue)
-        if any(r.status == "pending" for r in rescued):
-            deliver(self._key, Wakeup())
-        return rescued
+        return await self._write(rescue)
 
     # -- management ----------------------------------------------------------------------
 
     async def job_cancel(self, job_id: int) -> Job:
-        def cancel(conn: sqlite3.Connection, now: float) -> Job:
-            job = one_job(rows(self._exec(conn, "job_cancel", id=job_id, now=now)), job_id)
-            if job.cancel_requested and job.status == "running":
-                self._exec(conn, "wakeup_cancels")
-            return job
-
-        job = await self._write(cancel)
-        if job.cancel_requested and job.status == "running":
-            deliver(self._key, Wakeup(cancel_job_id=job_id))
-        return job
+        return await self._write(
+            lambda conn, now: one_job(
+                rows(self._exec(conn, "job_cancel", id=job_id, now=now)), job_id
+            )
+        )
 
     async def job_retry(self, job_id: int) -> Job:
-        def retry(conn: sqlite3.Connection, now: float) -> Job | None:
-            found = rows(self._exec(conn, "job_retry", id=job_id, now=now))
-            if not found:
-                return None
-            self._exec(conn, "wakeup_jobs")
-            return job_from_row(found[0])
-
-        job = await self._write(retry)
-        if job is None:  # not finished: unchanged
+        found = await self._write(
+            lambda conn, now: rows(self._exec(conn, "job_retry", id=job_id, now=now))
+        )
+        if not found:  # not finished: unchanged
             return await self.job_get(job_id)
-        deliver(self._key, Wakeup())
-        return job
+        return job_from_row(found[0])
 
     async def job_get(self, job_id: int) -> Job:
         return one_job(await self._fetch("job_get", id=job_id), job_id)
@@ -356,7 +346,7 @@ class SQLiteBackend:
     async def job_stats(self, *, active_only: bool = False) -> list[TypeStats]:
         name = "job_stats_active" if active_only else "job_stats"
         found = await self._fetch(name, now=self.clock())
-        return [TypeStats(**r) for r in found]
+        return [TypeStats(**{**r, "status": JobStatus(r["status"])}) for r in found]
 
     async def job_next_run_in(self, types: Sequence[str]) -> float | None:
         found = await self._fetch(
@@ -420,3 +410,8 @@ class SQLiteBackend:
         poller = Poller(self._queries["wakeup_read"], self._queries["job_cancel_requested"])
         db = ThreadedConnection(self.path, self.busy_timeout)
         await listen(db, poller, key=self._key, interval=self.listen_interval, wake=wake)
+
+
+def _conforms(backend: SQLiteBackend) -> Backend:
+    """Never called: the type checker holds SQLiteBackend to the Backend protocol here."""
+    return backend

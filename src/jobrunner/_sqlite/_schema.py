@@ -8,10 +8,10 @@ from pathlib import Path
 
 import attrs
 
-from .. import __version__
 from .._errors import SchemaError
-from .._job import COLUMNS
-from .._sql import load_migrations
+from .._schema import Migration, SchemaState
+from .._sql import COMPANION_TABLES, load_migrations
+from .._version import __version__
 from ._files import immediate
 
 PACKAGE = "jobrunner._sqlite"
@@ -46,64 +46,54 @@ class Schema:
     def migrations_table(self) -> str:
         return f"{self.table}_migrations"
 
-    def migrate(self, conn: sqlite3.Connection, now: float) -> list[str]:
-        """Apply pending migrations in one write transaction; return the names applied."""
-        migrations = load_migrations(PACKAGE)
-        applied_now: list[str] = []
+    @property
+    def where(self) -> str:
+        return f"table {self.table!r} in {self.path}"
+
+    def migrations(self) -> list[Migration]:
+        return [
+            Migration(version=v, name=n, sql=self.render(text))
+            for v, n, text in load_migrations(PACKAGE)
+        ]
+
+    def state(self, conn: sqlite3.Connection) -> SchemaState:
+        """What the file holds (refusing one that belongs to another application)."""
+        tables = self._tables(conn)
+        if self.migrations_table not in tables:
+            self._refuse_foreign(tables)
+            return SchemaState(where=self.where, version=None)
+        found = conn.execute(self.queries["schema_version"]).fetchall()
+        columns = conn.execute(self.queries["schema_columns"], {"table": self.table}).fetchall()
+        return SchemaState(
+            where=self.where,
+            version=found[0][0] if found else 0,
+            applied_by=found[0][1] if found else None,
+            columns={name: kind for name, kind in columns} or None,
+        )
+
+    def apply(
+        self, conn: sqlite3.Connection, plan: Callable[[set[int]], list[Migration]], now: float
+    ) -> None:
+        """Apply what `plan` chooses in one write transaction (which excludes other
+        migrators: SQLite has one writer)."""
         with immediate(conn):
             tables = self._tables(conn)
             if self.migrations_table not in tables:
                 self._refuse_foreign(tables)
             conn.execute(self.queries["migrations_create"])
             done = {row[0] for row in conn.execute(self.queries["migrations_applied"])}
-            self._refuse_newer(conn, max(done, default=0), len(migrations))
-            for version, name, text in migrations:
-                if version in done:
-                    continue
-                for statement in statements(self.render(text)):
+            for migration in plan(done):
+                for statement in statements(migration.sql):
                     conn.execute(statement)
                 conn.execute(
                     self.queries["migration_record"],
                     {
-                        "version": version,
-                        "name": name,
+                        "version": migration.version,
+                        "name": migration.name,
                         "jobrunner_version": __version__,
                         "now": now,
                     },
                 )
-                applied_now.append(f"{version:04d}_{name}")
-        return applied_now
-
-    def check(self, conn: sqlite3.Connection) -> None:
-        """Raise SchemaError unless the schema is exactly what this version expects."""
-        known = len(load_migrations(PACKAGE))
-        tables = self._tables(conn)
-        if self.migrations_table not in tables:
-            self._refuse_foreign(tables)
-            raise SchemaError(
-                f"{self.path} has no jobrunner tables yet; run `jobrunner migrate` "
-                "(or start a worker, which migrates by default)"
-            )
-        found = conn.execute(self.queries["schema_version"]).fetchall()
-        version = found[0][0] if found else 0
-        self._refuse_newer(conn, version, known)
-        if version < known:
-            raise SchemaError(
-                f"{self.path} is at schema version {version}, this jobrunner needs {known}; "
-                "run `jobrunner migrate`"
-            )
-        found = {r[0] for r in conn.execute(self.queries["schema_columns"], {"table": self.table})}
-        if not found:
-            raise SchemaError(
-                f"{self.path} records jobrunner migrations but its table {self.table!r} is "
-                "missing; restore it from a backup or use a new file"
-            )
-        missing = set(COLUMNS) - found
-        if missing:
-            raise SchemaError(
-                f"table {self.table!r} in {self.path} lacks columns {sorted(missing)}: the table "
-                "was altered by hand; refusing to run rather than corrupt data"
-            )
 
     def _tables(self, conn: sqlite3.Connection) -> set[str]:
         return {row[0] for row in conn.execute(self.queries["tables"])}
@@ -120,23 +110,12 @@ class Schema:
                 "(or SQLiteBackend(..., allow_other_tables=True) to share it on purpose)"
             )
 
-    def _refuse_newer(self, conn: sqlite3.Connection, version: int, known: int) -> None:
-        if version <= known:
-            return
-        found = conn.execute(self.queries["schema_version"]).fetchall()
-        by = found[0][1] if found else "?"
-        raise SchemaError(
-            f"{self.path} has schema version {version}, applied by jobrunner {by}; this "
-            f"jobrunner {__version__} knows versions up to {known}. Upgrade jobrunner to {by} "
-            "or newer to use this database"
-        )
-
 
 def _other_jobrunner_tables(tables: set[str]) -> set[str]:
     """Tables of other jobrunner table sets in the file (another JOBRUNNER_TABLE)."""
     found: set[str] = set()
     for name in tables:
-        if name.endswith("_migrations"):
-            base = name.removesuffix("_migrations")
-            found |= {name, base, f"{base}_wakeup", f"{base}_workers"} & tables
+        if name.endswith(COMPANION_TABLES["migrations"]):
+            base = name.removesuffix(COMPANION_TABLES["migrations"])
+            found |= {base, *(base + suffix for suffix in COMPANION_TABLES.values())} & tables
     return found

@@ -59,25 +59,23 @@ WHERE job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = :w
 
 -- job_finish_many --
 -- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
--- `released` hands a job back untouched (shutdown) and `waiting` parks it until its children
--- end: both make it pending again without counting the attempt.
--- `outcomes` is JSON [[id, attempt, status, result, error, delay], ...].
+-- Each outcome comes as the job's next `status` and whether its attempt is `refunded` (handed
+-- back, or parked for its children: it does not count, and the last error stays).
+-- `outcomes` is JSON [[id, attempt, status, refunded, result, error, delay], ...].
 UPDATE {job} AS job
-SET status = CASE WHEN u.status IN ('released', 'waiting') THEN 'pending' ELSE u.status END,
-    attempts = CASE WHEN u.status IN ('released', 'waiting') THEN job.attempts - 1
-                    ELSE job.attempts END,
+SET status = u.status,
+    attempts = job.attempts - u.refunded,
     result = u.result,
-    error = CASE WHEN u.status IN ('released', 'waiting') THEN job.error ELSE u.error END,
+    error = CASE WHEN u.refunded THEN job.error ELSE u.error END,
     progress = CASE WHEN u.status = 'completed' THEN 1.0 ELSE job.progress END,
-    run_at = CASE WHEN u.status IN ('pending', 'released', 'waiting') THEN :now + u.delay
-                  ELSE job.run_at END,
-    finished_at = CASE WHEN u.status IN ('pending', 'released', 'waiting') THEN NULL
-                       ELSE :now END,
+    run_at = CASE WHEN u.status = 'pending' THEN :now + u.delay ELSE job.run_at END,
+    finished_at = CASE WHEN u.status = 'pending' THEN NULL ELSE :now END,
     locked_by = NULL,
     locked_until = NULL
 FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS attempt,
-             json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS result,
-             json_extract(value, '$[4]') AS error, json_extract(value, '$[5]') AS delay
+             json_extract(value, '$[2]') AS status, json_extract(value, '$[3]') AS refunded,
+             json_extract(value, '$[4]') AS result, json_extract(value, '$[5]') AS error,
+             json_extract(value, '$[6]') AS delay
       FROM json_each(:outcomes)) AS u
 WHERE job.id = u.id
   AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = :worker
@@ -289,5 +287,5 @@ VALUES (:version, :name, :jobrunner_version, :now)
 SELECT version, jobrunner_version FROM {migrations} ORDER BY version DESC LIMIT 1
 
 -- schema_columns --
--- The columns the job table has now.
-SELECT name FROM pragma_table_info(:table)
+-- The columns the job table has now, with their declared types.
+SELECT name, type FROM pragma_table_info(:table)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from jobrunner import DatabaseError, _maintenance
+from jobrunner import DatabaseError, _services
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +19,7 @@ async def test_a_statement_in_flight_finishes_although_its_loop_is_cancelled():
     got = []
 
     async def loop() -> None:
-        got.append(await _maintenance.finishing(_statement(0.2, "done")))
+        got.append(await _services.finishing(_statement(0.2, "done")))
         await anyio.sleep(10)  # the cancellation lands here instead
 
     async with anyio.create_task_group() as tg:
@@ -30,6 +30,6 @@ async def test_a_statement_in_flight_finishes_although_its_loop_is_cancelled():
 
 
 async def test_a_statement_that_never_answers_is_given_up(monkeypatch):
-    monkeypatch.setattr(_maintenance, "STATEMENT_GRACE", 0.05)
+    monkeypatch.setattr(_services, "STATEMENT_GRACE", 0.05)
     with pytest.raises(DatabaseError, match="did not answer within"):
-        await _maintenance.finishing(_statement(5, "late"))
+        await _services.finishing(_statement(5, "late"))
