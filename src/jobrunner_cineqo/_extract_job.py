@@ -22,7 +22,7 @@ from . import plugin
 from ._cast import CastOptions, CastResult, ChapterLike, ChapterText
 from ._llm import CastExtractor, LLMRequestRejected, LLMUnavailable
 from ._payloads import DEFAULT_MAX_CHAPTER_CHARS, ExtractRequest, parse_extract
-from ._resources import LLM, CineqoSettings, bounded_each, sole_error, storage_errors
+from ._resources import LLM, CineqoSettings, bounded_each, storage_errors
 from ._split_job import read_novel
 from ._storage import ObjectNotFound, Storage
 
@@ -138,17 +138,16 @@ async def extract(
         share = _LOAD_SHARE + (1 - _LOAD_SHARE) * done / max(total, 1)
         ctx.progress(share, f"{done}/{total} chunks read")
 
+    # LLM failures come out of the extractor bare; anything else its task group wraps (a
+    # `LeaseLost` from a checkpoint) the runner unwraps itself when it is alone.
     try:
-        try:
-            return await extractor.extract_cast(
-                chapters,
-                options,
-                done=earlier_chunks(ctx.checkpoint),
-                on_chunk_done=chunk_done,
-                on_progress=progress,
-            )
-        except BaseExceptionGroup as group:
-            raise sole_error(group) from None
+        return await extractor.extract_cast(
+            chapters,
+            options,
+            done=earlier_chunks(ctx.checkpoint),
+            on_chunk_done=chunk_done,
+            on_progress=progress,
+        )
     except LLMUnavailable as exc:
         settings: CineqoSettings = ctx.resource("cineqo_settings")
         raise Retry(str(exc), delay=settings.backoff(ctx.attempt)) from exc

@@ -256,8 +256,9 @@ async def bounded_each(
 ) -> None:
     """Await `func(item)` for every item, `limit` at a time, in order of start.
 
-    The first failure cancels the rest and is raised as it is, not wrapped in an exception
-    group, so the runner still sees a `Retry` or `PayloadError` for what it is.
+    The first failure cancels the rest and is raised as it is, never in an exception group
+    (even when two fail at once), so a caller's `except` sees it: `storage_errors` around
+    this call turns a `StorageError` from any item into a `Retry`.
     """
     failures: list[Exception] = []
     iterator = iter(items)  # shared: each worker takes the next item when it is free
@@ -276,20 +277,3 @@ async def bounded_each(
             group.start_soon(work, group.cancel_scope)
     if failures:
         raise failures[0]
-
-
-def sole_error(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The one exception inside `group` (nested groups flattened), else the group itself.
-
-    A task group wraps even a single failure; the runner decides retries by the type of what
-    a handler raised, so a lone `LeaseLost` or `Retry` must come out unwrapped.
-    """
-    leaves: list[BaseException] = []
-    pending: list[BaseException] = [group]
-    while pending:
-        exc = pending.pop()
-        if isinstance(exc, BaseExceptionGroup):
-            pending.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    return leaves[0] if len(leaves) == 1 else group
