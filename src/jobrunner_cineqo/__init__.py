@@ -9,7 +9,7 @@ import jobrunner
 
 plugin = jobrunner.Plugin("cineqo")
 
-# Registering handlers and resources on `plugin` is what these imports are for.
+# Registering handlers on `plugin` is what these imports are for.
 from . import (  # noqa: E402, F401
     _extract_job,
     _image_job,
@@ -17,5 +17,7 @@ from . import (  # noqa: E402, F401
     _resources,
     _split_job,
 )
+
+_resources.register(plugin)
 
 __all__ = ("plugin",)

@@ -20,9 +20,11 @@ from jobrunner import PayloadError, PermanentFailure, Retry
 
 from . import plugin
 from ._cast import CastOptions, CastResult, ChapterLike, ChapterText
-from ._llm import CastExtractor, LLMRequestRejected, LLMUnavailable
+from ._concurrency import bounded_each
+from ._llm import LLM, CastExtractor, LLMRequestRejected, LLMUnavailable
+from ._outcomes import storage_errors
 from ._payloads import DEFAULT_MAX_CHAPTER_CHARS, ExtractRequest, parse_extract
-from ._resources import LLM, CineqoSettings, bounded_each, storage_errors
+from ._settings import CineqoSettings
 from ._split_job import read_novel
 from ._storage import ObjectNotFound, Storage
 

@@ -26,8 +26,9 @@ from ._images import (
     image_key,
     parse_image_result,
 )
+from ._outcomes import storage_errors
 from ._payloads import ImageRequest, parse_image
-from ._resources import CineqoSettings, storage_errors
+from ._settings import CineqoSettings
 from ._storage import Storage
 
 if TYPE_CHECKING:

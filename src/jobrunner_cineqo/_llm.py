@@ -64,6 +64,15 @@ class LLMRequestRejected(ValueError):
     """The LLM service rejected the request itself; retrying the same request will not help."""
 
 
+@attrs.frozen(kw_only=True)
+class LLM:
+    """The `openai` resource: the shared client, and the defaults jobs start from."""
+
+    client: openai.AsyncOpenAI = attrs.field(repr=False)
+    model: str
+    response_mode: ResponseMode
+
+
 def client_from_env(
     env: Mapping[str, str], *, max_retries: int = 3, timeout: float = 120.0
 ) -> tuple[openai.AsyncOpenAI, str]:

@@ -22,9 +22,11 @@ from jobrunner import PayloadError
 
 from . import plugin
 from ._chapters import Chapter, Outline, outline_chapters
+from ._concurrency import bounded_each
 from ._decode import Decoded, EmptyText, NotText, UndecodableText, decode_novel
+from ._outcomes import storage_errors
 from ._payloads import NovelInput, chapter_key, manifest_key, parse_split
-from ._resources import CineqoSettings, bounded_each, storage_errors
+from ._settings import CineqoSettings
 from ._storage import KeySource, ObjectNotFound, Storage, StorageKeyError, resolve_source
 
 if TYPE_CHECKING:

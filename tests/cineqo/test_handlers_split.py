@@ -13,7 +13,7 @@ import pytest
 import jobrunner
 import jobrunner_cineqo
 from jobrunner_cineqo._payloads import parse_split
-from jobrunner_cineqo._resources import CineqoSettings
+from jobrunner_cineqo._settings import CineqoSettings
 from jobrunner_cineqo._split_job import bounded_index
 from jr_support import NOVELS
 
