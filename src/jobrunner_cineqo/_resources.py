@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING
 
-from ._fal import FalImages
-from ._llm import LLM, LLMNotConfigured, client_from_env, response_mode_from_env
+from ._cast.llm import LLM, LLMNotConfigured, client_from_env, response_mode_from_env
+from ._images.fal import FalImages
 from ._settings import CineqoSettings, SettingsError
 from ._storage import R2Config, Storage, StorageConfigError, storage_from_env
 

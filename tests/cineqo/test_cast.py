@@ -7,24 +7,22 @@ import random
 
 import pytest
 
-from jobrunner_cineqo._cast import (
+from jobrunner_cineqo._cast.chunks import ChapterText, chunk_chapters, estimate_tokens
+from jobrunner_cineqo._cast.merge import (
     CastOptions,
-    ChapterText,
     CharacterDraft,
     ChunkExtraction,
     MentionStats,
     Usage,
     build_cast,
-    chunk_chapters,
     count_mentions,
-    estimate_tokens,
     group_drafts,
     merge_characters,
     merge_group,
     normalise_name,
     rank_characters,
 )
-from jobrunner_cineqo._prompts import (
+from jobrunner_cineqo._cast.prompts import (
     FIELDS,
     KnownCast,
     UnusableAnswer,

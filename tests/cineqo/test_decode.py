@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from jobrunner_cineqo import _decode
-from jobrunner_cineqo._decode import (
+from jobrunner_cineqo._novel import decode as _decode
+from jobrunner_cineqo._novel.decode import (
     EmptyText,
     NotText,
     UndecodableText,

@@ -16,8 +16,9 @@ import openai
 import pytest
 from standins.openai_server import OpenAIStandIn, Reply, answer
 
-from jobrunner_cineqo._cast import CastOptions, ChapterText, estimate_tokens
-from jobrunner_cineqo._llm import CastExtractor
+from jobrunner_cineqo._cast.chunks import ChapterText, estimate_tokens
+from jobrunner_cineqo._cast.llm import CastExtractor
+from jobrunner_cineqo._cast.merge import CastOptions
 
 pytestmark = pytest.mark.anyio
 

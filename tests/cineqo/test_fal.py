@@ -15,7 +15,7 @@ import pytest
 from standins import closed_port_url
 from standins.fal_server import PNG_BYTES, FalStandIn, Reply
 
-from jobrunner_cineqo._fal import (
+from jobrunner_cineqo._images.fal import (
     DEFAULT_QUEUE_URL,
     FalConfigError,
     FalImages,
@@ -26,7 +26,7 @@ from jobrunner_cineqo._fal import (
     QueueStatus,
     classify_error,
 )
-from jobrunner_cineqo._images import (
+from jobrunner_cineqo._images.fetch import (
     ImageFetchError,
     ImageRejected,
     decode_data_uri,
@@ -468,7 +468,8 @@ def test_image_key() -> None:
 
 def test_importing_the_layers_imports_no_heavy_client() -> None:
     code = (
-        "import sys, jobrunner_cineqo._fal, jobrunner_cineqo._images, jobrunner_cineqo._storage\n"
+        "import sys, jobrunner_cineqo._images.fal, jobrunner_cineqo._images.fetch\n"
+        "import jobrunner_cineqo._storage\n"
         "heavy = ('fal_client', 'httpx', 'aioboto3', 'botocore')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from standins.openai_server import Reply, answer, refusal, status
 
-from jobrunner_cineqo._cast import estimate_tokens
+from jobrunner_cineqo._cast.chunks import estimate_tokens
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,9 @@ import pytest
 
 import jobrunner
 import jobrunner_cineqo
-from jobrunner_cineqo._payloads import parse_split
 from jobrunner_cineqo._settings import CineqoSettings
-from jobrunner_cineqo._split_job import bounded_index
+from jobrunner_cineqo._split.handler import bounded_index
+from jobrunner_cineqo._split.payload import parse_split
 from jr_support import NOVELS
 
 pytestmark = pytest.mark.anyio

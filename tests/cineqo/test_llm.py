@@ -20,8 +20,8 @@ from standins.openai_server import (
     status,
 )
 
-from jobrunner_cineqo._cast import CharacterDraft, Chunk, ChunkPart, Usage, estimate_tokens
-from jobrunner_cineqo._llm import (
+from jobrunner_cineqo._cast.chunks import Chunk, ChunkPart, estimate_tokens
+from jobrunner_cineqo._cast.llm import (
     CastExtractor,
     LLMNotConfigured,
     LLMRequestRejected,
@@ -29,7 +29,8 @@ from jobrunner_cineqo._llm import (
     client_from_env,
     response_mode_from_env,
 )
-from jobrunner_cineqo._prompts import character_schema
+from jobrunner_cineqo._cast.merge import CharacterDraft, Usage
+from jobrunner_cineqo._cast.prompts import character_schema
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from jobrunner_cineqo._chapters import Chapter, Split, split_chapters
-from jobrunner_cineqo._decode import Decoded, decode_novel
+from jobrunner_cineqo._novel.chapters import Chapter, Split, split_chapters
+from jobrunner_cineqo._novel.decode import Decoded, decode_novel
 
 REPO = Path(__file__).resolve().parents[2]
 Reader = Callable[[str], tuple[Decoded, Split]]

@@ -11,7 +11,7 @@ import pytest
 from standins.fal_server import PNG_BYTES, Reply
 from standins.openai_server import answer
 
-from jobrunner_cineqo._pipeline import main_characters
+from jobrunner_cineqo._pipeline.handler import main_characters
 
 pytestmark = pytest.mark.anyio
 
@@ -137,7 +137,7 @@ async def test_a_failed_portrait_is_reported_and_a_failed_split_fails_the_pipeli
 
 def test_bad_pipeline_options_fail_before_any_child() -> None:
     from jobrunner import PayloadError
-    from jobrunner_cineqo._payloads import parse_process
+    from jobrunner_cineqo._pipeline.payload import parse_process
 
     for payload, message in [
         ({"text": "x", "portraits": 99}, "'portraits' must be between 0 and 20"),

@@ -1,7 +1,7 @@
 """Recognising headings in a novel: Chinese 第…章/回/卷 and specials, English Chapter/Book/Part,
 volumes above chapters, tables of contents and Project Gutenberg boilerplate.
 
-Used by `_chapters.py`, which turns the headings found here into sections.
+Used by `chapters.py`, which turns the headings found here into sections.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
-from jobrunner_cineqo._numerals import parse_chinese, parse_english_words, parse_roman
+from .numerals import parse_chinese, parse_english_words, parse_roman
 
 _MAX_LINE = 120  # a longer line is prose, and is never sliced out of the text
 _ZH_NUM = "0-9０-９〇零一二三四五六七八九十百千万两兩壹贰貳叁參肆伍陆陸柒捌玖拾佰仟萬"

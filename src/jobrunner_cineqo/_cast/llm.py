@@ -19,18 +19,16 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._cast import (
+from .chunks import ChapterLike, Chunk, chunk_chapters
+from .merge import (
     CastOptions,
     CastResult,
-    ChapterLike,
     CharacterDraft,
-    Chunk,
     ChunkExtraction,
     Usage,
     build_cast,
-    chunk_chapters,
 )
-from ._prompts import (
+from .prompts import (
     RESPONSE_MODES,
     KnownCast,
     ResponseMode,

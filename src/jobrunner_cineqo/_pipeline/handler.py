@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from jobrunner import PermanentFailure, WaitForChildren
 
-from . import plugin
-from ._payloads import ProcessRequest, parse_process
+from .. import _cast, _images, _split
+from .payload import ProcessRequest, parse_process
 
 if TYPE_CHECKING:
-    from jobrunner import Job, JobContext
+    from jobrunner import Job, JobContext, Plugin
 
-SPLIT, EXTRACT, IMAGE = "novel.split", "character.extract", "image.generate"
+JOB_TYPE = "novel.process"
+SPLIT, EXTRACT, IMAGE = _split.JOB_TYPE, _cast.JOB_TYPE, _images.JOB_TYPE
 RECHECK = 600.0  # children wake the parent when they end; this is only a safety net
 _SPLIT_SUMMARY = (
     "novel_id",
@@ -40,6 +41,11 @@ _SPLIT_SUMMARY = (
     "manifest_key",
     "manifest_url",
 )
+
+
+def register(plugin: Plugin) -> None:
+    """Add the `novel.process` handler to `plugin`."""
+    plugin.handler(JOB_TYPE, timeout=120, max_attempts=3)(process_novel)
 
 
 def main_characters(
@@ -149,7 +155,6 @@ def gather(request: ProcessRequest, children: list[Job]) -> dict[str, Any]:
     }
 
 
-@plugin.handler("novel.process", timeout=120, max_attempts=3)
 async def process_novel(ctx: JobContext) -> dict[str, Any]:
     """The whole pipeline: novel.split, then character.extract, then one portrait per lead."""
     request = parse_process(ctx.payload)

@@ -13,31 +13,49 @@ back as `done`, so chunks already paid for are never asked again.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from jobrunner import PayloadError, PermanentFailure, Retry
 
-from . import plugin
-from ._cast import CastOptions, CastResult, ChapterLike, ChapterText
-from ._concurrency import bounded_each
-from ._llm import LLM, CastExtractor, LLMRequestRejected, LLMUnavailable
-from ._outcomes import storage_errors
-from ._payloads import DEFAULT_MAX_CHAPTER_CHARS, ExtractRequest, parse_extract
-from ._settings import CineqoSettings
-from ._split_job import read_novel
-from ._storage import ObjectNotFound, Storage
+from .._novel import (
+    DEFAULT_MAX_CHAPTER_CHARS,
+    Chapter,
+    read_chapter_texts,
+    read_manifest,
+    read_novel,
+)
+from .chunks import ChapterLike, ChapterText
+from .llm import LLM, CastExtractor, LLMRequestRejected, LLMUnavailable
+from .merge import CastOptions, CastResult
+from .payload import ExtractRequest, parse_extract
 
 if TYPE_CHECKING:
-    from jobrunner import JobContext
+    from jobrunner import JobContext, Plugin
 
+    from .._settings import CineqoSettings
+    from .._storage import Storage
+
+JOB_TYPE = "character.extract"
 CHUNK_PREFIX = "chunk:"
 NOT_STORY = frozenset({"front_matter", "back_matter"})  # title pages, licences: not the story
-READERS = 8
-_LOAD_SHARE = 0.1  # progress: loading the chapters, then the chunks
+LOAD_SHARE = 0.1  # progress: loading the chapters, then the chunks
+T = TypeVar("T")
 
 
-def story_only(entries: list[Any], kind: Any) -> list[Any]:
+def register(plugin: Plugin) -> None:
+    """Add the `character.extract` handler to `plugin`."""
+    plugin.handler(
+        JOB_TYPE,
+        concurrency=2,
+        timeout=3600,
+        lease=60,
+        max_attempts=5,
+        requires=("openai", "storage", "cineqo_settings"),
+    )(extract_characters)
+
+
+def story_only(entries: list[T], kind: Callable[[T], str | None]) -> list[T]:
     """Drop front and back matter, unless nothing else is left."""
     kept = [entry for entry in entries if kind(entry) not in NOT_STORY]
     return kept or entries
@@ -45,7 +63,7 @@ def story_only(entries: list[Any], kind: Any) -> list[Any]:
 
 async def load_chapters(
     ctx: JobContext, request: ExtractRequest, storage: Storage, settings: CineqoSettings
-) -> list[ChapterLike]:
+) -> Sequence[ChapterLike]:
     """The chapters to read, numbered as `novel.split` numbers them."""
     key = request.manifest_key()
     if key is None:
@@ -56,63 +74,19 @@ async def load_chapters(
             storage=storage,
             settings=settings,
             max_chapter_chars=DEFAULT_MAX_CHAPTER_CHARS,
-            progress_share=_LOAD_SHARE,
+            progress_share=LOAD_SHARE,
         )
-        return story_only(novel.chapters(), lambda chapter: chapter.kind)
-    manifest = await _read_manifest(key, storage, settings, ctx.attempt)
+        story: list[Chapter] = story_only(novel.chapters(), lambda chapter: chapter.kind)
+        return story
+    manifest = await read_manifest(key, storage, settings, ctx.attempt)
     if request.split_job_id is not None and manifest.get("job_id") != request.split_job_id:
         hint = "" if request.novel_id else " (give the novel_id that split job was given)"
         raise PayloadError(
             f"the manifest at {key!r} was written by job {manifest.get('job_id')}, "
             f"not by novel.split job {request.split_job_id}{hint}"
         )
-    entries = story_only(manifest["chapters"], lambda entry: entry.get("kind"))
-    return await _read_chapter_texts(entries, storage, settings, ctx.attempt)
-
-
-async def _read_manifest(
-    key: str, storage: Storage, settings: CineqoSettings, attempt: int
-) -> dict[str, Any]:
-    with storage_errors(settings, attempt):
-        try:
-            raw = await storage.get(key)
-        except ObjectNotFound:
-            raise PayloadError(
-                f"no novel.split manifest is stored under {key!r}; has the split job completed?"
-            ) from None
-    try:
-        manifest = json.loads(raw)
-        chapters = manifest["chapters"]
-        valid = isinstance(chapters, list) and all(_is_entry(c) for c in chapters)
-    except (ValueError, KeyError, TypeError):
-        valid = False
-    if not valid:
-        raise PayloadError(f"{key!r} is not a novel.split manifest")
-    return manifest
-
-
-def _is_entry(entry: Any) -> bool:
-    return (
-        isinstance(entry, dict)
-        and isinstance(entry.get("index"), int)
-        and isinstance(entry.get("key"), str)
-    )
-
-
-async def _read_chapter_texts(
-    entries: list[dict[str, Any]], storage: Storage, settings: CineqoSettings, attempt: int
-) -> list[ChapterLike]:
-    texts: dict[int, str] = {}
-
-    async def read(entry: dict[str, Any]) -> None:
-        try:
-            data = await storage.get(entry["key"])
-        except ObjectNotFound:
-            raise PayloadError(f"chapter {entry['index']} is missing from storage") from None
-        texts[entry["index"]] = data.decode("utf-8", "replace")
-
-    with storage_errors(settings, attempt):
-        await bounded_each(entries, read, limit=READERS)
+    entries: list[dict[str, Any]] = story_only(manifest["chapters"], lambda e: e.get("kind"))
+    texts = await read_chapter_texts(entries, storage, settings, ctx.attempt)
     return [
         ChapterText(index=e["index"], title=str(e.get("title") or ""), text=texts[e["index"]])
         for e in entries
@@ -129,7 +103,10 @@ def earlier_chunks(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 async def extract(
-    ctx: JobContext, extractor: CastExtractor, chapters: list[ChapterLike], options: CastOptions
+    ctx: JobContext,
+    extractor: CastExtractor,
+    chapters: Sequence[ChapterLike],
+    options: CastOptions,
 ) -> CastResult:
     """Run the extractor with checkpoints and progress; LLM failures become job outcomes."""
 
@@ -137,7 +114,7 @@ async def extract(
         await ctx.save_checkpoint(f"{CHUNK_PREFIX}{index}", data)
 
     async def progress(done: int, total: int) -> None:
-        share = _LOAD_SHARE + (1 - _LOAD_SHARE) * done / max(total, 1)
+        share = LOAD_SHARE + (1 - LOAD_SHARE) * done / max(total, 1)
         ctx.progress(share, f"{done}/{total} chunks read")
 
     # LLM failures come out of the extractor bare; anything else its task group wraps (a
@@ -157,14 +134,6 @@ async def extract(
         raise PermanentFailure(str(exc)) from exc
 
 
-@plugin.handler(
-    "character.extract",
-    concurrency=2,
-    timeout=3600,
-    lease=60,
-    max_attempts=5,
-    requires=("openai", "storage", "cineqo_settings"),
-)
 async def extract_characters(ctx: JobContext) -> dict[str, Any]:
     """Find a novel's characters with an LLM: merged aliases, mentions, visual prompts."""
     request = parse_extract(ctx.payload)

@@ -15,9 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from jobrunner import PayloadError, PermanentFailure, Retry
 
-from . import plugin
-from ._fal import FalConfigError, FalImages, FalPermanentError, FalRetryableError, QueueStatus
-from ._images import (
+from .._outcomes import storage_errors
+from .fal import (
+    FalConfigError,
+    FalImages,
+    FalPermanentError,
+    FalRetryableError,
+    ProgressCallback,
+    QueueStatus,
+)
+from .fetch import (
     GeneratedImage,
     ImageFetchError,
     ImageRejected,
@@ -26,20 +33,33 @@ from ._images import (
     image_key,
     parse_image_result,
 )
-from ._outcomes import storage_errors
-from ._payloads import ImageRequest, parse_image
-from ._settings import CineqoSettings
-from ._storage import Storage
+from .payload import ImageRequest, parse_image
 
 if TYPE_CHECKING:
     import httpx
 
-    from jobrunner import JobContext
+    from jobrunner import JobContext, Plugin
 
+    from .._settings import CineqoSettings
+    from .._storage import Storage
+
+JOB_TYPE = "image.generate"
 REQUEST_ID = "fal_request_id"
 DEFAULT_PREFIX = "images"
 # Keys are per job and image: a stored object never changes meaning, so caches may keep it.
 CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def register(plugin: Plugin) -> None:
+    """Add the `image.generate` handler to `plugin`."""
+    plugin.handler(
+        JOB_TYPE,
+        concurrency=2,
+        timeout=900,
+        lease=60,
+        max_attempts=5,
+        requires=("fal", "http", "storage", "cineqo_settings"),
+    )(generate_image)
 
 
 @contextmanager
@@ -58,7 +78,7 @@ def fal_errors(settings: CineqoSettings, attempt: int) -> Iterator[None]:
         raise Retry(str(exc), delay=settings.backoff(attempt)) from exc
 
 
-def progress_reporter(ctx: JobContext) -> Any:
+def progress_reporter(ctx: JobContext) -> ProgressCallback:
     async def report(status: QueueStatus) -> None:
         if status.state == "queued":
             where = f" (position {status.position})" if status.position is not None else ""
@@ -119,14 +139,6 @@ async def generate(
     return request_id, raw
 
 
-@plugin.handler(
-    "image.generate",
-    concurrency=2,
-    timeout=900,
-    lease=60,
-    max_attempts=5,
-    requires=("fal", "http", "storage", "cineqo_settings"),
-)
 async def generate_image(ctx: JobContext) -> dict[str, Any]:
     """Generate images with fal.ai and store them; a retry never pays for a second request."""
     request = parse_image(ctx.payload)

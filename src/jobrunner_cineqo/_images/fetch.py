@@ -2,7 +2,7 @@
 
 Errors: ``ImageFetchError(RuntimeError)`` is retryable (network, 408/429/5xx);
 ``ImageRejected(ValueError)`` is permanent (too large, not an image, other 4xx, bad URL).
-``parse_image_result`` raises ``FalPermanentError`` / ``FalNsfwError`` from ``_fal``.
+``parse_image_result`` raises ``FalPermanentError`` / ``FalNsfwError`` from ``fal``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from urllib.parse import unquote, unquote_to_bytes
 
 import attrs
 
-from ._fal import FalNsfwError, FalPermanentError
-from ._storage import safe_key
+from .._storage import safe_key
+from .fal import FalNsfwError, FalPermanentError
 
 if TYPE_CHECKING:
     import httpx

@@ -1,6 +1,6 @@
 """Pure logic of character extraction: merging, mention counting, ranking.
 
-No I/O here; `_llm.py` feeds chunks (from `_chunks.py`) to the model and `build_cast` turns its
+No I/O here; `llm.py` feeds chunks (from `chunks.py`) to the model and `build_cast` turns its
 answers into a cast.
 """
 
@@ -14,14 +14,7 @@ from typing import Any
 
 import attrs
 
-from ._chunks import (  # noqa: F401  (re-exported: the chunking API lives here too)
-    ChapterLike,
-    ChapterText,
-    Chunk,
-    ChunkPart,
-    chunk_chapters,
-    estimate_tokens,
-)
+from .chunks import ChapterLike
 
 ROLES: tuple[str, ...] = ("protagonist", "antagonist", "supporting", "minor")
 DESCRIPTIVE_FIELDS: tuple[str, ...] = (

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 import attrs
 
-from ._cast import ROLES, CharacterDraft, Chunk, merge_keys, normalise_name
+from .chunks import Chunk
+from .merge import ROLES, CharacterDraft, merge_keys, normalise_name
 
 ResponseMode = Literal["json_schema", "json_object"]
 RESPONSE_MODES: tuple[ResponseMode, ...] = ("json_schema", "json_object")

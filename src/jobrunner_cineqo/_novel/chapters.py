@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
-from ._headings import (
+from .headings import (
     _NONSPACE,
     _cut_points,
     _drop_toc,
@@ -44,9 +44,19 @@ from ._headings import (
     _trim,
 )
 
-__all__ = ["Chapter", "Outline", "Section", "Split", "outline_chapters", "split_chapters"]
+__all__ = [
+    "DEFAULT_MAX_CHAPTER_CHARS",
+    "Chapter",
+    "Outline",
+    "Section",
+    "Split",
+    "outline_chapters",
+    "split_chapters",
+]
 
 ProgressCallback = Callable[[float], None]
+
+DEFAULT_MAX_CHAPTER_CHARS = 20_000
 
 _SCAN_SHARE = 0.8  # scanning for headings is most of the work; the rest is cutting
 _MAX_WARNINGS = 50
@@ -125,7 +135,10 @@ class Split:
 
 
 def split_chapters(
-    text: str, *, max_chapter_chars: int = 20000, on_progress: ProgressCallback | None = None
+    text: str,
+    *,
+    max_chapter_chars: int = DEFAULT_MAX_CHAPTER_CHARS,
+    on_progress: ProgressCallback | None = None,
 ) -> Split:
     """Split normalised text (LF line ends, see `decode_novel`) into chapters."""
     outline = outline_chapters(text, max_chapter_chars=max_chapter_chars, on_progress=on_progress)
@@ -138,7 +151,10 @@ def split_chapters(
 
 
 def outline_chapters(
-    text: str, *, max_chapter_chars: int = 20000, on_progress: ProgressCallback | None = None
+    text: str,
+    *,
+    max_chapter_chars: int = DEFAULT_MAX_CHAPTER_CHARS,
+    on_progress: ProgressCallback | None = None,
 ) -> Outline:
     """Find the chapters of `text` as offsets; `on_progress(fraction)` is called every ~5 %."""
     if max_chapter_chars < 100:
