@@ -63,7 +63,7 @@ class CineqoSettings:
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds before the next attempt: `retry_delay` doubling per attempt, jittered."""
-        raw = min(self.retry_delay * 2 ** max(attempt - 1, 0), MAX_RETRY_DELAY)
+        raw = min(self.retry_delay * 2.0 ** max(attempt - 1, 0), MAX_RETRY_DELAY)
         return raw * (1 - 0.5 * rand())
 
 

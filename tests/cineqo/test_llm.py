@@ -117,6 +117,14 @@ async def test_success_and_the_wire_format(openai_standin: OpenAIStandIn) -> Non
     assert "temperature" not in request.body
 
 
+async def test_a_temperature_is_sent_only_when_given(openai_standin: OpenAIStandIn) -> None:
+    openai_standin.script(marker(0), answer({"characters": [WUKONG]}))
+    async with extractor(openai_standin, temperature=0.2) as ex:
+        await ex.extract_chunks(chunks(1))
+    [request] = openai_standin.completions()
+    assert request.body["temperature"] == 0.2
+
+
 async def test_known_characters_reach_later_prompts(openai_standin: OpenAIStandIn) -> None:
     openai_standin.script(marker(0), answer({"characters": [WUKONG]}))
     openai_standin.script(marker(1), answer({"characters": [BAJIE]}))

@@ -41,7 +41,7 @@ from .prompts import (
 
 if TYPE_CHECKING:
     import openai
-    from openai.types.chat import ChatCompletion
+    from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 DEFAULT_MODEL = "gpt-4o-mini"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -217,25 +217,23 @@ class CastExtractor:
         )
         return _extraction(chunk, [], [warning], usage)
 
-    async def _complete(self, messages: list[dict[str, str]]) -> ChatCompletion:
+    async def _complete(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
         import openai
 
-        extra: dict[str, Any] = {}
-        if self.temperature is not None:
-            extra["temperature"] = self.temperature
         try:
             return await self.client.chat.completions.create(
                 model=self.model,
-                messages=messages,  # type: ignore[arg-type]
-                response_format=response_format(self.response_mode),  # type: ignore[arg-type]
-                **extra,
+                messages=messages,
+                response_format=response_format(self.response_mode),
+                # `omit` leaves the field out of the request: the server's default applies.
+                temperature=openai.omit if self.temperature is None else self.temperature,
             )
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from exc
         except openai.APIError as exc:
             raise LLMUnavailable(self._redact(f"LLM service unreachable: {exc}")) from exc
 
-    def _status_error(self, exc: Any) -> Exception:
+    def _status_error(self, exc: openai.APIStatusError) -> Exception:
         status = exc.status_code
         text = self._redact(f"LLM service answered HTTP {status}: {exc.message}")
         if status in (408, 409, 429) or status >= 500:

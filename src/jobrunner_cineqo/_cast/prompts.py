@@ -2,18 +2,25 @@
 
 Prompts are kept frugal on purpose: the field guide sits once in the system message, the
 schema carries no descriptions, and known characters travel as `name(alias/alias)` only.
+
+Messages and `response_format` are typed as the openai SDK's request types; the SDK itself is
+never imported here.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from .chunks import Chunk
 from .merge import ROLES, CharacterDraft, merge_keys, normalise_name
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
+    from openai.types.shared_params import ResponseFormatJSONObject, ResponseFormatJSONSchema
 
 ResponseMode = Literal["json_schema", "json_object"]
 RESPONSE_MODES: tuple[ResponseMode, ...] = ("json_schema", "json_object")
@@ -72,7 +79,7 @@ def character_schema() -> dict[str, Any]:
     }
 
 
-def response_format(mode: ResponseMode) -> dict[str, Any]:
+def response_format(mode: ResponseMode) -> ResponseFormatJSONObject | ResponseFormatJSONSchema:
     """The `response_format` request field for a mode."""
     if mode == "json_object":
         return {"type": "json_object"}
@@ -160,7 +167,9 @@ def format_known(roster: Roster) -> str:
     return "; ".join(entries)
 
 
-def build_messages(chunk: Chunk, roster: Roster, mode: ResponseMode) -> list[dict[str, str]]:
+def build_messages(
+    chunk: Chunk, roster: Roster, mode: ResponseMode
+) -> list[ChatCompletionMessageParam]:
     """The chat messages for one chunk."""
     system = _SYSTEM + (_JSON_OBJECT_KEYS if mode == "json_object" else "")
     user = chunk.text

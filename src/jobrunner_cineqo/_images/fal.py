@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import attrs
@@ -33,6 +33,7 @@ _APP_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 ProgressCallback = Callable[["QueueStatus"], Awaitable[None]]
+T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
 
 
@@ -399,7 +400,7 @@ def _client_classes() -> tuple[type, type]:
             self._http = http
 
         @property
-        def _client(self) -> Awaitable[httpx.AsyncClient]:  # type: ignore[override]
+        def _client(self) -> Awaitable[httpx.AsyncClient]:  # replaces fal's own
             return _ready(self._http)
 
     class QueueRouteTransport(httpx.AsyncBaseTransport):
@@ -432,5 +433,5 @@ def _client_classes() -> tuple[type, type]:
     return RoutedAsyncClient, QueueRouteTransport
 
 
-async def _ready(value: Any) -> Any:
+async def _ready(value: T) -> T:
     return value
