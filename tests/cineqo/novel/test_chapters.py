@@ -13,7 +13,7 @@ import pytest
 from jobrunner_cineqo._novel.chapters import Chapter, Split, outline_chapters, split_chapters
 from jobrunner_cineqo._novel.decode import decode_novel, normalise_text
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 BODY = "他走了很远的路，终于到了山脚下。\n\n山下有一条河，河水很清。"
 
 

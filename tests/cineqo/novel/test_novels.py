@@ -10,7 +10,7 @@ import pytest
 from jobrunner_cineqo._novel.chapters import Chapter, Split, split_chapters
 from jobrunner_cineqo._novel.decode import Decoded, decode_novel
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 Reader = Callable[[str], tuple[Decoded, Split]]
 
 

@@ -19,7 +19,7 @@ from jobrunner_cineqo._novel.decode import (
     normalise_text,
 )
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 RULIN = (DATA / "zh_rulin_excerpt_trad.txt").read_text(encoding="utf-8")
 WEB = (DATA / "zh_webnovel.txt").read_text(encoding="utf-8")
 RARE = "朱镕基、王堃和陈喆是大学同学，他们在北京读书，我们每年都会见面，一起吃饭喝茶聊天。\n" * 5

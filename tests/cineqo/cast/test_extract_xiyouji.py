@@ -22,7 +22,7 @@ from jobrunner_cineqo._cast.merge import CastOptions
 
 pytestmark = pytest.mark.anyio
 
-NOVEL = Path(__file__).parents[2].parent / "shared/data/novels/zh_xiyouji_utf8_crlf.txt"
+NOVEL = Path(__file__).parents[3].parent / "shared/data/novels/zh_xiyouji_utf8_crlf.txt"
 HEADING = re.compile(r"^第[一二三四五六七八九十百零〇]+回")
 CHAPTER_MARK = re.compile(r"\[Chapter (\d+)\]")
 MONKEY = {"石猴", "美猴王", "孙悟空", "悟空", "行者"}
