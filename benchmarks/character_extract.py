@@ -26,8 +26,9 @@ sys.path.insert(0, str(ROOT / "tests" / "cineqo"))
 
 from standins.openai_server import OpenAIStandIn, Reply, answer  # noqa: E402
 
-from jobrunner_cineqo._cast import CastOptions, ChapterText, estimate_tokens  # noqa: E402
-from jobrunner_cineqo._llm import CastExtractor  # noqa: E402
+from jobrunner_cineqo._cast.chunks import ChapterText, estimate_tokens  # noqa: E402
+from jobrunner_cineqo._cast.llm import CastExtractor  # noqa: E402
+from jobrunner_cineqo._cast.merge import CastOptions  # noqa: E402
 
 NOVEL = ROOT.parent / "shared/data/novels/zh_xiyouji_utf8_crlf.txt"
 HEADING = re.compile(r"^第[一二三四五六七八九十百零〇]+回")

@@ -24,8 +24,8 @@ import tracemalloc
 from collections.abc import Iterable
 from pathlib import Path
 
-from jobrunner_cineqo._chapters import Chapter, Outline, outline_chapters
-from jobrunner_cineqo._decode import decode_novel
+from jobrunner_cineqo._novel.chapters import Chapter, Outline, outline_chapters
+from jobrunner_cineqo._novel.decode import decode_novel
 
 REPO = Path(__file__).resolve().parents[1]
 NOVELS = REPO.parent / "shared" / "data" / "novels"

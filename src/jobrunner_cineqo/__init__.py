@@ -1,21 +1,22 @@
 """Cineqo's jobs for jobrunner: novels into chapters, casts and portraits.
 
 Job types (see docs/cineqo.md): `novel.split`, `character.extract`, `image.generate` and the
-pipeline `novel.process`. Importing this package stays light: the OpenAI, fal and S3 clients
-are imported only when a worker opens the resources that need them.
+pipeline `novel.process`, one package each (`_split`, `_cast`, `_images`, `_pipeline`), with
+what they share beside them: a novel's text (`_novel`), storage (`_storage`), settings and
+resources. Each package registers its handler on the plugin through an explicit `register`;
+importing a module registers nothing. Importing this package stays light: the OpenAI, fal and
+S3 clients are imported only when a worker opens the resources that need them.
 """
 
 import jobrunner
 
-plugin = jobrunner.Plugin("cineqo")
+from . import _cast, _images, _pipeline, _resources, _split
 
-# Registering handlers and resources on `plugin` is what these imports are for.
-from . import (  # noqa: E402, F401
-    _extract_job,
-    _image_job,
-    _pipeline,
-    _resources,
-    _split_job,
-)
+plugin = jobrunner.Plugin("cineqo")
+_resources.register(plugin)
+_split.register(plugin)
+_cast.register(plugin)
+_images.register(plugin)
+_pipeline.register(plugin)
 
 __all__ = ("plugin",)

@@ -5,14 +5,16 @@ Handlers depend only on the ``Storage`` protocol and get an implementation from
 """
 
 from .base import Storage, StoredObject
-from .config import R2Config, storage_from_env
+from .config import LocalConfig, R2Config, data_dir
 from .errors import ObjectNotFound, StorageConfigError, StorageError, StorageKeyError
 from .keys import KeySource, LocalSource, resolve_source, safe_key
 from .local import LocalStorage
+from .opening import storage_from_env
 from .r2 import R2Storage, build_botocore_config
 
 __all__ = (
     "KeySource",
+    "LocalConfig",
     "LocalSource",
     "LocalStorage",
     "ObjectNotFound",
@@ -24,6 +26,7 @@ __all__ = (
     "StorageKeyError",
     "StoredObject",
     "build_botocore_config",
+    "data_dir",
     "resolve_source",
     "safe_key",
     "storage_from_env",

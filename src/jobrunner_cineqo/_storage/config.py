@@ -11,21 +11,21 @@ R2 is used when any ``R2_*`` variable below is set (empty values count as unset)
 
 Otherwise files go to ``CINEQO_DATA_DIR`` (default ``./jobrunner-data``), with public URLs
 under ``CINEQO_PUBLIC_BASE_URL`` when that is set.
+
+This module only reads the environment; ``opening.storage_from_env`` opens what it describes.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import attrs
 
-from .base import Storage
 from .errors import StorageConfigError
-from .local import DEFAULT_DATA_DIR, LocalStorage
+from .local import DEFAULT_DATA_DIR
 
 R2_VARIABLES = (
     "R2_ACCOUNT_ID",
@@ -83,6 +83,25 @@ class R2Config:
         return text
 
 
+@attrs.frozen(kw_only=True)
+class LocalConfig:
+    """The local directory used when R2 is not configured, and its public base URL if any."""
+
+    root: Path
+    public_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LocalConfig:
+        """``CINEQO_DATA_DIR`` and ``CINEQO_PUBLIC_BASE_URL``, or ``StorageConfigError``."""
+        public = _http_url("CINEQO_PUBLIC_BASE_URL", env.get("CINEQO_PUBLIC_BASE_URL", ""))
+        return cls(root=data_dir(env), public_base_url=public or None)
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    """The local storage directory: ``CINEQO_DATA_DIR``, else ``./jobrunner-data``."""
+    return Path(env.get("CINEQO_DATA_DIR") or DEFAULT_DATA_DIR)
+
+
 def _endpoint(override: str, account_id: str) -> str:
     if override:
         return _http_url("R2_ENDPOINT_URL", override)
@@ -98,18 +117,3 @@ def _http_url(name: str, value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise StorageConfigError(f"{name} must be an http:// or https:// URL")
     return value
-
-
-@asynccontextmanager
-async def storage_from_env(env: Mapping[str, str]) -> AsyncIterator[Storage]:
-    """Yield R2 storage when R2 is configured, local storage otherwise; close it after."""
-    config = R2Config.from_env(env)
-    if config is None:
-        root = Path(env.get("CINEQO_DATA_DIR") or DEFAULT_DATA_DIR)
-        public = _http_url("CINEQO_PUBLIC_BASE_URL", env.get("CINEQO_PUBLIC_BASE_URL", ""))
-        yield LocalStorage(root, public_base_url=public or None)
-        return
-    from .r2 import R2Storage
-
-    async with R2Storage.open(config) as storage:
-        yield storage

@@ -110,7 +110,8 @@ class R2Storage:
     async def _read(self, key: str) -> bytes:
         response = await self.client.get_object(Bucket=self.config.bucket, Key=key)
         async with response["Body"] as body:
-            return await body.read()
+            data: bytes = await body.read()  # aiobotocore is untyped
+        return data
 
     async def _call(self, action: str, key: str, operation: Awaitable[T]) -> T:
         import aiohttp

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from jobrunner_cineqo._cast import estimate_tokens
+from jobrunner_cineqo._cast.chunks import estimate_tokens
 
 
 @attrs.frozen(kw_only=True)

@@ -1,0 +1,7 @@
+"""`character.extract`: the pure logic (`chunks`, `merge`, `prompts`), the OpenAI client
+(`llm`), the payload (`payload`) and the handler (`handler`)."""
+
+from .handler import JOB_TYPE, register
+from .payload import DEFAULT_MAX_CHARACTERS, ExtractRequest, parse_extract
+
+__all__ = ("DEFAULT_MAX_CHARACTERS", "JOB_TYPE", "ExtractRequest", "parse_extract", "register")

@@ -1,0 +1,161 @@
+"""`character.extract`: the cast of a novel through an OpenAI-compatible API, resumable.
+
+The chapters come from inline `text`, a `source` (as for `novel.split`), or the chapters a
+`novel.split` job stored: `split_manifest` (its result's `manifest_key`) or `split_job_id`.
+A handler cannot read another job's row (the core has no public call for it), so
+`split_job_id` finds the manifest where `novel.split` writes it —
+`novels/{novel_id or job-<split_job_id>}/manifest.json` — and checks that the manifest was
+written by that job.
+
+Each finished chunk's answer is saved as checkpoint `chunk:{i}`; a retried attempt passes them
+back as `done`, so chunks already paid for are never asked again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from jobrunner import PayloadError, PermanentFailure, Retry
+
+from .._novel import (
+    DEFAULT_MAX_CHAPTER_CHARS,
+    Chapter,
+    read_chapter_texts,
+    read_manifest,
+    read_novel,
+)
+from .chunks import ChapterLike, ChapterText
+from .llm import LLM, CastExtractor, LLMRequestRejected, LLMUnavailable
+from .merge import CastOptions, CastResult
+from .payload import ExtractRequest, parse_extract
+
+if TYPE_CHECKING:
+    from jobrunner import JobContext, Plugin
+
+    from .._settings import CineqoSettings
+    from .._storage import Storage
+
+JOB_TYPE = "character.extract"
+CHUNK_PREFIX = "chunk:"
+NOT_STORY = frozenset({"front_matter", "back_matter"})  # title pages, licences: not the story
+LOAD_SHARE = 0.1  # progress: loading the chapters, then the chunks
+T = TypeVar("T")
+
+
+def register(plugin: Plugin) -> None:
+    """Add the `character.extract` handler to `plugin`."""
+    plugin.handler(
+        JOB_TYPE,
+        concurrency=2,
+        timeout=3600,
+        lease=60,
+        max_attempts=5,
+        requires=("openai", "storage", "cineqo_settings"),
+    )(extract_characters)
+
+
+def story_only(entries: list[T], kind: Callable[[T], str | None]) -> list[T]:
+    """Drop front and back matter, unless nothing else is left."""
+    kept = [entry for entry in entries if kind(entry) not in NOT_STORY]
+    return kept or entries
+
+
+async def load_chapters(
+    ctx: JobContext, request: ExtractRequest, storage: Storage, settings: CineqoSettings
+) -> Sequence[ChapterLike]:
+    """The chapters to read, numbered as `novel.split` numbers them."""
+    key = request.manifest_key()
+    if key is None:
+        assert request.novel is not None
+        novel = await read_novel(
+            ctx,
+            request.novel,
+            storage=storage,
+            settings=settings,
+            max_chapter_chars=DEFAULT_MAX_CHAPTER_CHARS,
+            progress_share=LOAD_SHARE,
+        )
+        story: list[Chapter] = story_only(novel.chapters(), lambda chapter: chapter.kind)
+        return story
+    manifest = await read_manifest(key, storage, settings, ctx.attempt)
+    if request.split_job_id is not None and manifest.get("job_id") != request.split_job_id:
+        hint = "" if request.novel_id else " (give the novel_id that split job was given)"
+        raise PayloadError(
+            f"the manifest at {key!r} was written by job {manifest.get('job_id')}, "
+            f"not by novel.split job {request.split_job_id}{hint}"
+        )
+    entries: list[dict[str, Any]] = story_only(manifest["chapters"], lambda e: e.get("kind"))
+    texts = await read_chapter_texts(entries, storage, settings, ctx.attempt)
+    return [
+        ChapterText(index=e["index"], title=str(e.get("title") or ""), text=texts[e["index"]])
+        for e in entries
+    ]
+
+
+def earlier_chunks(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """Chunk answers saved by earlier attempts, keyed by chunk index."""
+    return {
+        key.removeprefix(CHUNK_PREFIX): value
+        for key, value in checkpoint.items()
+        if key.startswith(CHUNK_PREFIX)
+    }
+
+
+async def extract(
+    ctx: JobContext,
+    extractor: CastExtractor,
+    chapters: Sequence[ChapterLike],
+    options: CastOptions,
+) -> CastResult:
+    """Run the extractor with checkpoints and progress; LLM failures become job outcomes."""
+
+    async def chunk_done(index: int, data: dict[str, Any]) -> None:
+        await ctx.save_checkpoint(f"{CHUNK_PREFIX}{index}", data)
+
+    async def progress(done: int, total: int) -> None:
+        share = LOAD_SHARE + (1 - LOAD_SHARE) * done / max(total, 1)
+        ctx.progress(share, f"{done}/{total} chunks read")
+
+    # LLM failures come out of the extractor bare; anything else its task group wraps (a
+    # `LeaseLost` from a checkpoint) the runner unwraps itself when it is alone.
+    try:
+        return await extractor.extract_cast(
+            chapters,
+            options,
+            done=earlier_chunks(ctx.checkpoint),
+            on_chunk_done=chunk_done,
+            on_progress=progress,
+        )
+    except LLMUnavailable as exc:
+        settings: CineqoSettings = ctx.resource("cineqo_settings")
+        raise Retry(str(exc), delay=settings.backoff(ctx.attempt)) from exc
+    except LLMRequestRejected as exc:
+        raise PermanentFailure(str(exc)) from exc
+
+
+async def extract_characters(ctx: JobContext) -> dict[str, Any]:
+    """Find a novel's characters with an LLM: merged aliases, mentions, visual prompts."""
+    request = parse_extract(ctx.payload)
+    settings: CineqoSettings = ctx.resource("cineqo_settings")
+    storage: Storage = ctx.resource("storage")
+    llm: LLM = ctx.resource("openai")
+    ctx.progress(0.0, "loading chapters")
+    chapters = await load_chapters(ctx, request, storage, settings)
+    model = request.model or llm.model
+    extractor = CastExtractor(
+        client=llm.client,
+        model=model,
+        response_mode=llm.response_mode,
+        concurrency=settings.llm_concurrency,
+    )
+    options = CastOptions(chunk_tokens=settings.chunk_tokens, max_characters=request.max_characters)
+    resumed = len(earlier_chunks(ctx.checkpoint))
+    cast = (await extract(ctx, extractor, chapters, options)).to_json()
+    return {
+        "model": model,
+        "chapters": len(chapters),
+        "characters": cast["characters"],
+        "usage": {**cast["usage"], "resumed_chunks": resumed},
+        "warnings": cast["warnings"],
+    }

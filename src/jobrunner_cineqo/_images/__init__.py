@@ -1,0 +1,7 @@
+"""`image.generate`: the fal.ai client (`fal`), fetching and checking the images (`fetch`),
+the payload (`payload`) and the handler (`handler`)."""
+
+from .handler import JOB_TYPE, register
+from .payload import ImageRequest, parse_image
+
+__all__ = ("JOB_TYPE", "ImageRequest", "parse_image", "register")
