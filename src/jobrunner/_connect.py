@@ -25,7 +25,8 @@ def backend_from_settings(settings: Settings) -> Backend:
             schema=settings.schema,
             table=settings.table,
             pool_size=min(max(4, settings.concurrency // 50 + 4), 20),
-            prepare=settings.listen,
+            prepare=settings.prepare,
+            listen_url=settings.listen_url,
         )
     if scheme == "sqlite":
         return _sqlite(sqlite_path(url), settings)

@@ -93,8 +93,22 @@ class Settings:
     )
     listen: bool = _option(
         True,
-        "Wake on LISTEN/NOTIFY. Turn off behind PgBouncer in transaction mode (polling only).",
+        "Wake on LISTEN/NOTIFY. Behind PgBouncer in transaction mode, either set "
+        "--listen-url to the database itself or turn this off (polling only).",
         env="JOBRUNNER_LISTEN",
+        parse=parse_bool,
+    )
+    listen_url: str | None = _option(
+        None,
+        "Where to LISTEN when not the database URL: a direct or session-mode connection, "
+        "for workers that reach PostgreSQL through a pooler in transaction mode.",
+        env="JOBRUNNER_LISTEN_URL",
+    )
+    prepare: bool = _option(
+        True,
+        "Use prepared statements on PostgreSQL. Turned off by itself, with one warning, when "
+        "a pooler in transaction mode (PgBouncer before 1.21) makes them collide.",
+        env="JOBRUNNER_PREPARE",
         parse=parse_bool,
     )
     shutdown_timeout: float = _option(
@@ -212,6 +226,7 @@ class Settings:
         """The effective settings, safe to log (the database password is masked)."""
         out = attrs.asdict(self)
         out["database_url"] = mask_url(self.database_url) if self.database_url else None
+        out["listen_url"] = mask_url(self.listen_url) if self.listen_url else None
         return out
 
 

@@ -10,7 +10,7 @@ from .._settings import Settings
 from .._version import __version__
 
 # Settings that every command accepts (where the jobs are).
-_CONNECTION = ("database_url", "schema", "table")
+_CONNECTION = ("database_url", "schema", "table", "prepare")
 
 
 def _add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import math
 import zlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, LiteralString
 
 import attrs
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._backend import (
     Backend,
@@ -27,7 +24,7 @@ from .._backend import (
     Wakeup,
     WorkerInfo,
 )
-from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
+from .._errors import ConfigurationError, DatabaseError, JobNotFound, SchemaError
 from .._job import COLUMNS, Job, NewJob
 from .._schema import Migration, SchemaState
 from .._secrets import mask_url, redact
@@ -35,9 +32,9 @@ from .._sql import load_blocks, load_migrations, table_names
 from .._status import JobStatus, OutcomeKind
 from .._version import __version__
 from ._claimed import ClaimedJob, raw_columns
+from ._pool import Connection, Pool
 from ._support import (
     COLUMN_TYPES,
-    _configure,
     _float,
     _insert_many_params,
     _int_array,
@@ -66,7 +63,8 @@ class PostgresBackend:
     pool_size: int = 10
     prepare: bool = True
     connect_timeout: float = 5.0
-    _pool: AsyncConnectionPool | None = attrs.field(default=None, init=False)
+    listen_url: str | None = None  # where to LISTEN, when not `url` (e.g. past a pooler)
+    _pool: Pool = attrs.field(init=False)
     _queries: dict[str, LiteralString] = attrs.field(factory=dict, init=False)
     _names: dict[str, sql.Composable] = attrs.field(factory=dict, init=False)
     channel: str = attrs.field(default="", init=False)
@@ -87,6 +85,12 @@ class PostgresBackend:
             "job_columns": sql.SQL(", ").join(sql.Identifier("job", c) for c in COLUMNS),
             "job_name_literal": sql.Literal(sql.Identifier(self.schema, t).as_string(None)),
         }
+        self._pool = Pool(
+            self.url,
+            size=self.pool_size,
+            prepare=self.prepare,
+            connect_timeout=self.connect_timeout,
+        )
         blocks = load_blocks(_PACKAGE, "queries.sql")
         self._queries = {name: _render(text, self._names) for name, text in blocks.items()}
 
@@ -101,85 +105,30 @@ class PostgresBackend:
     def default_poll_interval(self) -> float:
         return 10.0
 
-    @property
-    def _connect_seconds(self) -> int:
-        """libpq takes whole seconds (at least 2: it rounds smaller values up to 2)."""
-        return max(2, math.ceil(self.connect_timeout))
-
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
-        if self._pool is not None:
-            return
         if not _on_asyncio():
             raise ConfigurationError(
                 "the PostgreSQL backend needs asyncio (psycopg's async API is asyncio-only); "
                 "run under asyncio, or use the SQLite backend under trio"
             )
-        kwargs: dict[str, Any] = {
-            "autocommit": True,
-            "connect_timeout": self._connect_seconds,
-        }
-        if not self.prepare:
-            kwargs["prepare_threshold"] = None
-        self._pool = AsyncConnectionPool(
-            self.url,
-            configure=_configure,
-            min_size=1,
-            max_size=self.pool_size,
-            kwargs=kwargs,
-            open=False,
-            timeout=self.connect_timeout,
-            reconnect_timeout=0,
-        )
-        await self._pool.open(wait=False)
+        await self._pool.open()
 
     async def aclose(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        if self._pool is None:
-            await self.open()
-        assert self._pool is not None
-        try:
-            async with self._pool.connection() as conn:
-                yield conn
-        except PoolTimeout:
-            raise DatabaseError(
-                f"PostgreSQL is unreachable: {redact(await self._why_unreachable(), self.url)}"
-            ) from None
-        except psycopg.errors.UndefinedTable as exc:
-            raise SchemaError(
-                f"the job table is missing ({exc.diag.message_primary}); run `jobrunner migrate`"
-            ) from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(f"PostgreSQL error: {redact(str(exc), self.url)}") from None
-        except psycopg.Error as exc:
-            raise QueryError(f"PostgreSQL refused: {redact(str(exc), self.url)}") from None
+        await self._pool.aclose()
 
     async def _fetch(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        async with self._connection() as conn:
+        query, binary, prepare = self._queries[name], name in _BINARY, name not in _CUSTOM
+
+        async def fetch(conn: Connection) -> list[dict[str, Any]]:
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                self._queries[name], params, binary=name in _BINARY, prepare=name not in _CUSTOM
-            )
+            await cur.execute(query, params, binary=binary, prepare=prepare)
             return await cur.fetchall() if cur.description else []
 
-    # -- schema --------------------------------------------------------------------------
+        return await self._pool.run(fetch)
 
-    async def _why_unreachable(self) -> str:
-        """The pool only says it timed out: one direct attempt tells the real cause."""
-        try:
-            conn = await psycopg.AsyncConnection.connect(
-                self.url, connect_timeout=self._connect_seconds
-            )
-        except psycopg.Error as exc:
-            return str(exc).strip() or type(exc).__name__
-        await conn.close()
-        return "no connection became free in time (the pool is exhausted)"
+    # -- schema --------------------------------------------------------------------------
 
     def migrations(self) -> list[Migration]:
         return [
@@ -203,7 +152,12 @@ class PostgresBackend:
 
     async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
         lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
-        async with self._connection() as conn, conn.transaction():
+        await self._pool.run(lambda conn: self._apply(conn, lock_key, plan))
+
+    async def _apply(
+        self, conn: Connection, lock_key: int, plan: Callable[[set[int]], list[Migration]]
+    ) -> None:
+        async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
             await conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
@@ -230,10 +184,9 @@ class PostgresBackend:
         else:
             name = "job_insert_many"
             params = _insert_many_params(jobs, max_payload_bytes)
-        if connection is not None:
+        if connection is not None:  # the caller's, in the caller's transaction
             return await self._insert(connection, name, params)
-        async with self._connection() as conn:
-            return await self._insert(conn, name, params)
+        return await self._pool.run(lambda conn: self._insert(conn, name, params))
 
     async def _insert(self, conn: Any, name: str, params: dict[str, Any]) -> list[int]:
         cur = await conn.execute(self._queries[name], params)
@@ -253,49 +206,57 @@ class PostgresBackend:
             "limit": limit,
             "worker": worker,
         }
-        async with self._connection() as conn:
+        query = self._queries["job_claim"]
+
+        async def claim(conn: Connection) -> list[Job]:
             cur = conn.cursor(binary=True)
             raw_columns(cur)  # decoded on first use: most columns of a claimed job never are
-            await cur.execute(self._queries["job_claim"], params)
+            await cur.execute(query, params)
             return list(map(ClaimedJob.from_raw, await cur.fetchall()))
+
+        return await self._pool.run(claim)
 
     async def job_finish_many(self, *, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
         if not outcomes:
             return set()
         if all(o.kind is OutcomeKind.COMPLETED and o.result_json is None for o in outcomes):
             return await self._complete_many(worker, outcomes)
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                self._queries["job_finish_many"],
-                {
-                    "ids": [o.id for o in outcomes],
-                    "attempts": [o.attempt for o in outcomes],
-                    "statuses": [o.kind.status.value for o in outcomes],
-                    "refunded": [o.kind.refunds_attempt for o in outcomes],
-                    "parked": [o.kind is OutcomeKind.WAITING for o in outcomes],
-                    "results": [o.result_json for o in outcomes],
-                    "errors": [o.error for o in outcomes],
-                    "delays": [float(o.delay) for o in outcomes],
-                    "final_ids": [o.id for o in outcomes if o.kind.is_final],
-                    "worker": worker,
-                },
-                binary=True,
-                prepare=False,
-            )
-            return {row[0] for row in await cur.fetchall()}
+        return await self._ids(
+            "job_finish_many",
+            {
+                "ids": [o.id for o in outcomes],
+                "attempts": [o.attempt for o in outcomes],
+                "statuses": [o.kind.status.value for o in outcomes],
+                "refunded": [o.kind.refunds_attempt for o in outcomes],
+                "parked": [o.kind is OutcomeKind.WAITING for o in outcomes],
+                "results": [o.result_json for o in outcomes],
+                "errors": [o.error for o in outcomes],
+                "delays": [float(o.delay) for o in outcomes],
+                "final_ids": [o.id for o in outcomes if o.kind.is_final],
+                "worker": worker,
+            },
+            binary=True,
+        )
 
     async def _complete_many(self, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                self._queries["job_complete_many"],
-                {
-                    "ids": _int_array(o.id for o in outcomes),
-                    "attempts": _int_array(o.attempt for o in outcomes),
-                    "worker": worker,
-                },
-                prepare=False,  # planned for the batch at hand, like job_finish_many
-            )
+        return await self._ids(
+            "job_complete_many",
+            {
+                "ids": _int_array(o.id for o in outcomes),
+                "attempts": _int_array(o.attempt for o in outcomes),
+                "worker": worker,
+            },
+        )
+
+    async def _ids(self, name: str, params: dict[str, Any], *, binary: bool = False) -> set[int]:
+        """The ids a batch update returns; planned for the batch at hand (never prepared)."""
+        query = self._queries[name]
+
+        async def run(conn: Connection) -> set[int]:
+            cur = await conn.execute(query, params, binary=binary, prepare=False)
             return {row[0] for row in await cur.fetchall()}
+
+        return await self._pool.run(run)
 
     async def job_extend_leases(self, *, worker: str, held: Sequence[Held]) -> LeaseReport:
         if not held:
@@ -375,11 +336,13 @@ class PostgresBackend:
         return _float(rows[0]["seconds"]) if rows else None
 
     async def job_delete_finished_before(self, *, seconds: float, limit: int = 10_000) -> int:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                self._queries["job_delete_finished_before"], {"seconds": seconds, "limit": limit}
-            )
+        query = self._queries["job_delete_finished_before"]
+
+        async def delete(conn: Connection) -> int:
+            cur = await conn.execute(query, {"seconds": seconds, "limit": limit})
             return cur.rowcount
+
+        return await self._pool.run(delete)
 
     # -- notifications -------------------------------------------------------------------
 
@@ -388,12 +351,11 @@ class PostgresBackend:
         await self._fetch("job_notify", {"channel": self.channel, "payload": payload})
 
     async def listen(self, wake: Callable[[Wakeup], None]) -> None:
+        url = self.listen_url or self.url
         try:
-            conn = await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=self._connect_seconds
-            )
+            conn = await self._pool.connect_direct(url)
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"cannot LISTEN: {redact(str(exc), self.url)}") from None
+            raise DatabaseError(f"cannot LISTEN: {redact(str(exc), url)}") from None
         try:
             async with conn:
                 await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
@@ -401,7 +363,7 @@ class PostgresBackend:
                 async for note in conn.notifies():
                     wake(_parse_wakeup(note.payload))
         except psycopg.OperationalError as exc:
-            raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), self.url)}") from None
+            raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), url)}") from None
 
     async def job_overdue(self) -> tuple[int, float | None]:
         """(running jobs with an expired lease, seconds the longest-running job has run)."""
