@@ -6,11 +6,11 @@ Each job writes two lines (`job N diag.noop claimed (attempt 1)` and `job N diag
 completed in 0.000s`), through a fresh job logger adapter per job, with the job's fields as
 `extra`, as a handler's `ctx.log` does. The handler is the one `setup_logging` installs,
 writing to stderr, which is redirected to a temporary file; a few secrets are in the
-environment, as in production. It prints µs of process CPU per line (best of `--runs`) for text lines, JSON lines,
-and a disabled level (the floor: the calls the worker makes when info lines are off); and, for
-comparison, the same lines through the worker's own job-line helper, which builds the record
-directly (at info the worker writes one such line per job: the claimed line is at debug).
-Target: ≤ 5 µs per line for text and JSON.
+environment, as in production. It prints µs of process CPU per line (best of `--runs`) for
+text lines, JSON lines, and a disabled level (the floor: the calls the worker makes when info
+lines are off); and, for comparison, the same lines through the worker's own job-line helper,
+which builds the record directly (at info the worker writes one such line per job: the claimed
+line is at debug). Target: ≤ 5 µs per line for text and JSON.
 """
 
 from __future__ import annotations
