@@ -16,9 +16,18 @@ import attrs
 JOBRUNNER = "jobrunner"
 DEFAULT_CLI = "jobrunner-cli"  # the command users run, with its default logging
 QUIET_CLI = "jobrunner-cli-quiet"  # the same with --log-level warning: no per-job lines
-VARIANT_ORDER = (JOBRUNNER, DEFAULT_CLI, "jobrunner-cli-json", QUIET_CLI)
+VARIANT_ORDER = (
+    JOBRUNNER,
+    "jobrunner-fifo",
+    "jobrunner-limited",
+    DEFAULT_CLI,
+    "jobrunner-cli-json",
+    QUIET_CLI,
+)
 VARIANT_TITLES = {
     JOBRUNNER: "tuned script",
+    "jobrunner-fifo": "tuned, fairness off (FIFO)",
+    "jobrunner-limited": "tuned, global limit 1,000",
     DEFAULT_CLI: "`jobrunner run`",
     "jobrunner-cli-json": "`jobrunner run`, JSON logs",
     QUIET_CLI: "`jobrunner run --log-level warning`",

@@ -68,6 +68,29 @@ class JobrunnerAdapter:
             return count
 
 
+@attrs.frozen(kw_only=True)
+class FifoAdapter(JobrunnerAdapter):
+    """The tuned worker with fairness off for its job type: claims in strict FIFO order."""
+
+    name: str = "jobrunner-fifo"
+
+    async def install(self, dsn: str) -> None:
+        async with Runner(dsn, worker=False, env={}) as runner:
+            await runner.set_limits(JOB_TYPE, fair=False)
+
+
+@attrs.frozen(kw_only=True)
+class LimitedAdapter(JobrunnerAdapter):
+    """The tuned worker with a cluster-wide concurrency of 1,000 on its type, above its own
+    500: every claim locks the type's limits row and counts its running jobs."""
+
+    name: str = "jobrunner-limited"
+
+    async def install(self, dsn: str) -> None:
+        async with Runner(dsn, worker=False, env={}) as runner:
+            await runner.set_limits(JOB_TYPE, concurrency=1000)
+
+
 async def main() -> None:
     args = _workerkit.parse_args()
     plugin = Plugin("bench")

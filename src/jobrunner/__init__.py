@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._errors import PluginLoadError as PluginLoadError
     from ._errors import PluginNotFound as PluginNotFound
     from ._errors import QueryError as QueryError
+    from ._errors import RateLimited as RateLimited
     from ._errors import Retry as Retry
     from ._errors import SchemaError as SchemaError
     from ._errors import UnsupportedDatabaseURL as UnsupportedDatabaseURL
@@ -42,6 +43,9 @@ if TYPE_CHECKING:
     from ._errors import sole_exception as sole_exception
     from ._job import Job as Job
     from ._job import NewJob as NewJob
+    from ._limits import LimitState as LimitState
+    from ._limits import Rate as Rate
+    from ._limits import TypeLimits as TypeLimits
     from ._plugin import Handler as Handler
     from ._plugin import Plugin as Plugin
     from ._retry import RetryPolicy as RetryPolicy

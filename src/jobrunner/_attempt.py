@@ -23,6 +23,7 @@ from ._errors import (
     LeaseLost,
     PayloadError,
     PermanentFailure,
+    RateLimited,
     Retry,
     WaitForChildren,
 )
@@ -106,7 +107,9 @@ def settle(
         return Outcome(
             id=job.id, attempt=job.attempts, kind=OutcomeKind.COMPLETED, result_json=text
         )
-    if attempt.stop_reason is not None or isinstance(failure, LeaseLost | WaitForChildren):
+    if attempt.stop_reason is not None or isinstance(
+        failure, LeaseLost | WaitForChildren | RateLimited
+    ):
         stopped = _stopped(attempt, policy, failure)
         if not isinstance(stopped, BaseException):
             return stopped
@@ -133,6 +136,15 @@ def _stopped(
     if isinstance(failure, WaitForChildren):
         return Outcome(
             id=job.id, attempt=job.attempts, kind=OutcomeKind.WAITING, delay=failure.recheck
+        )
+    if isinstance(failure, RateLimited):
+        delay = failure.retry_after
+        return Outcome(
+            id=job.id,
+            attempt=job.attempts,
+            kind=OutcomeKind.RATE_LIMITED,
+            error=error_text(failure),  # the pause's reason
+            delay=delay if math.isfinite(delay) and delay > 0 else 1.0,
         )
     if reason is StopReason.SHUTDOWN:
         return Outcome(id=job.id, attempt=job.attempts, kind=OutcomeKind.RELEASED)

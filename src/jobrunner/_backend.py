@@ -10,12 +10,13 @@ schema (`_schema`), when to wake workers after a management change (`Runner`, th
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 
 from ._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
+from ._limits import LimitState, TypeLimits
 from ._schema import SchemaStore
 from ._status import JobStatus, OutcomeKind
 
@@ -196,3 +197,31 @@ class Backend(SchemaStore, Protocol):
 
     async def job_overdue(self) -> tuple[int, float | None]:
         """(running jobs whose lease expired, seconds the longest-running job has run)."""
+
+    # -- cluster-wide limits and pauses (claims obey them) -------------------------------
+
+    async def limits_declare(self, defaults: Mapping[str, TypeLimits]) -> None:
+        """Record the handlers' default limits of a starting worker; a type mapped to empty
+        limits loses the defaults an earlier worker declared."""
+
+    async def limits_set(
+        self, job_type: str, limits: TypeLimits, *, fair: bool | None = None
+    ) -> None:
+        """Override the limits given (None: leave as is); `fair=False`: strict FIFO."""
+
+    async def limits_clear(self, job_type: str) -> None:
+        """Drop a type's overrides (its defaults apply again); pauses stay."""
+
+    async def limits_list(self) -> list[LimitState]:
+        """Every type with limits, a pause or a fairness setting, with its running jobs."""
+
+    async def pause(
+        self, *, types: Sequence[str] = (), queues: Sequence[str] = (), reason: str | None = None
+    ) -> None:
+        """Pause job types and queues cluster-wide (their jobs stay pending)."""
+
+    async def resume(self, *, types: Sequence[str] = (), queues: Sequence[str] = ()) -> None:
+        """Lift pauses by hand and back-pressure pauses of types; resume queues."""
+
+    async def paused_queues(self) -> dict[str, str | None]:
+        """The paused queues and why."""

@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 
 from ._context import JobContext
-from ._errors import PayloadError, PermanentFailure
+from ._errors import PayloadError, PermanentFailure, RateLimited
 from ._plugin import Plugin
 
 plugin = Plugin("diag")
@@ -32,9 +32,12 @@ async def sleep(ctx: JobContext) -> dict[str, Any]:
 
 @plugin.handler("diag.fail", max_attempts=3)
 async def fail(ctx: JobContext) -> None:
-    """Raise `message`; permanent when `permanent` is true."""
+    """Raise `message`; permanent when `permanent` is true; `rate_limited: seconds` raises
+    RateLimited (the type pauses cluster-wide for that long)."""
     payload = ctx.payload if isinstance(ctx.payload, dict) else {}
     message = str(payload.get("message", "diag.fail was asked to fail"))
+    if payload.get("rate_limited") is not None:
+        raise RateLimited(message, retry_after=_number(payload, "rate_limited", 0.0))
     if payload.get("permanent"):
         raise PermanentFailure(message)
     raise RuntimeError(message)

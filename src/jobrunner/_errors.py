@@ -13,6 +13,7 @@
     ├── PayloadError (ValueError)              payload is not JSON, too large, or invalid
     └── JobOutcome                             raised by handlers to steer the outcome
         ├── Retry                              retry after `delay` seconds (counts an attempt)
+        ├── RateLimited                        the provider said "too many": pause the type
         ├── PermanentFailure                   fail now, never retry
         ├── WaitForChildren                    park the job until its child jobs are final
         └── LeaseLost                          this worker no longer owns the job
@@ -89,6 +90,19 @@ class Retry(JobOutcome):
     def __init__(self, message: str | None = None, *, delay: float | None = None) -> None:
         super().__init__(message or "retry requested")
         self.delay = delay
+
+
+class RateLimited(JobOutcome):
+    """A rate-limited provider turned the job away (an HTTP 429 and its Retry-After).
+
+    The job goes back to pending without using an attempt, and its type is paused for every
+    worker until `retry_after` seconds have passed, so the cluster stops calling the provider
+    meanwhile (`jobrunner limits show` and `status` show the pause).
+    """
+
+    def __init__(self, message: str | None = None, *, retry_after: float = 60.0) -> None:
+        super().__init__(message or f"rate limited: retry after {retry_after:g}s")
+        self.retry_after = retry_after
 
 
 class PermanentFailure(JobOutcome):

@@ -42,6 +42,7 @@ COLUMNS: tuple[str, ...] = (
     "locked_by",
     "locked_until",
     "cancel_requested",
+    "turn",
 )
 
 
@@ -71,6 +72,7 @@ class Job:
     locked_by: str | None = None
     locked_until: dt.datetime | None = None
     cancel_requested: bool = False
+    turn: int = 0  # its place in its user's line (fair claiming)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:

@@ -89,6 +89,16 @@ def log_outcome(attempt: Attempt, outcome: Outcome) -> None:
         )
     elif kind is OutcomeKind.CANCELLED:
         _line(logging.INFO, job, "job %s %s cancelled", (job.id, job.type), event="cancelled")
+    elif kind is OutcomeKind.RATE_LIMITED:
+        _line(
+            logging.WARNING,
+            job,
+            "job %s %s rate limited: %s jobs pause for %.1fs, this one runs again then: %s",
+            (job.id, job.type, job.type, outcome.delay, outcome.error),
+            event="rate_limited",
+            duration=took,
+            delay=outcome.delay,
+        )
     elif kind is OutcomeKind.WAITING:
         _line(
             logging.INFO,

@@ -218,6 +218,8 @@ def setup_logging(level: str = "info", fmt: str = "text", *, stream: TextIO | No
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "botocore", "aiobotocore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
-    # The pool warns on every reconnection attempt; the worker reports an outage once, with
-    # its cause (the backend asks the server directly when the pool gives up).
-    logging.getLogger("psycopg.pool").setLevel(max(logging.ERROR, root.level))
+    # The pool warns on every reconnection attempt, and psycopg on every pipeline a lost
+    # connection interrupted; the worker reports an outage once, with its cause (the backend
+    # asks the server directly when the pool gives up).
+    for name in ("psycopg.pool", "psycopg"):
+        logging.getLogger(name).setLevel(max(logging.ERROR, root.level))

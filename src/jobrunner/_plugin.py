@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ._errors import ConfigurationError
+from ._limits import Rate, TypeLimits
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
 HandlerFunc = Callable[..., Any]
@@ -16,6 +17,10 @@ RUN_IN = ("loop", "thread", "process")
 ResourceFactory = Callable[[Mapping[str, str]], AbstractAsyncContextManager[Any]]
 ReadinessCheck = Callable[[Mapping[str, str]], str | None]
 Probe = Callable[[Any], Awaitable[str | None]]
+
+
+def _rate(value: str | Rate | None) -> Rate | None:
+    return None if value is None else Rate.parse(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -32,11 +37,26 @@ class Handler:
     requires: tuple[str, ...] = ()
     run_in: str = attrs.field(default="loop", validator=attrs.validators.in_(RUN_IN))
     description: str = ""
+    # Defaults of the cluster-wide limits (overridden by `jobrunner limits set`).
+    global_concurrency: int | None = attrs.field(default=None)
+    per_user_concurrency: int | None = attrs.field(default=None)
+    rate: Rate | None = attrs.field(default=None, converter=_rate)
 
     @concurrency.validator
-    def _positive(self, _: attrs.Attribute[int | None], value: int | None) -> None:
+    @global_concurrency.validator
+    @per_user_concurrency.validator
+    def _positive(self, field: attrs.Attribute[int | None], value: int | None) -> None:
         if value is not None and value < 1:
-            raise ConfigurationError(f"{self.type}: concurrency must be at least 1")
+            raise ConfigurationError(f"{self.type}: {field.name} must be at least 1")
+
+    @property
+    def limits(self) -> TypeLimits:
+        """The cluster-wide limits this handler declares as defaults."""
+        return TypeLimits(
+            concurrency=self.global_concurrency,
+            per_user=self.per_user_concurrency,
+            rate=self.rate,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -77,6 +97,9 @@ class Plugin:
         retry: RetryPolicy = DEFAULT_RETRY,
         requires: tuple[str, ...] | list[str] = (),
         run_in: str = "loop",
+        global_concurrency: int | None = None,
+        per_user_concurrency: int | None = None,
+        rate: str | Rate | None = None,
     ) -> Callable[[HandlerFunc], HandlerFunc]:
         """Register the decorated function as the handler of `type`.
 
@@ -84,6 +107,11 @@ class Plugin:
         loop; "thread" calls a plain `def f(ctx)` in a worker thread (blocking I/O); "process"
         calls a plain, importable `def f(payload)` in a worker process (CPU-bound work: the
         event loop, and so lease renewal, never stalls, and a timeout kills the process).
+
+        `concurrency` limits this type in one worker process; `global_concurrency`,
+        `per_user_concurrency` (per `user_id`) and `rate` (`"60/1m"`: starts per period,
+        spaced evenly) hold across every worker of the cluster. These are defaults:
+        `jobrunner limits set` overrides them at run time (docs/limits.md).
         """
 
         def register(func: HandlerFunc) -> HandlerFunc:
@@ -99,6 +127,9 @@ class Plugin:
                     requires=tuple(requires),
                     run_in=run_in,
                     description=(func.__doc__ or "").strip().split("\n")[0],
+                    global_concurrency=global_concurrency,
+                    per_user_concurrency=per_user_concurrency,
+                    rate=_rate(rate),
                 )
             )
             return func

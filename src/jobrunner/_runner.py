@@ -17,6 +17,7 @@ from ._connect import backend_from_settings
 from ._discovery import load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
+from ._limits import LimitState, Rate, TypeLimits
 from ._observe import Observer
 from ._plugin import Handler, Plugin
 from ._schema import check_schema, migrate
@@ -237,6 +238,60 @@ class Runner:
             if self.worker is not None:
                 self.worker.wake()
         return job
+
+    # -- cluster-wide limits and pauses -------------------------------------------------
+
+    async def set_limits(
+        self,
+        job_type: str,
+        *,
+        concurrency: int | None = None,
+        per_user: int | None = None,
+        rate: str | Rate | None = None,
+        fair: bool | None = None,
+    ) -> None:
+        """Override a type's cluster-wide limits (those given; the others stay): jobs running
+        at once (0: none start), per `user_id`, and starts per period (`"60/1m"`); `fair=False`
+        claims it in strict FIFO order. Every worker obeys at its next claim."""
+        for name, value in (("concurrency", concurrency), ("per_user", per_user)):
+            if value is not None and (isinstance(value, bool) or value < 0):
+                raise ConfigurationError(f"{name} must be a whole number, 0 or more: {value!r}")
+        limits = TypeLimits(
+            concurrency=concurrency,
+            per_user=per_user,
+            rate=Rate.parse(rate) if rate is not None else None,
+        )
+        await self.backend.limits_set(job_type, limits, fair=fair)
+        self._wake_workers()
+
+    async def clear_limits(self, job_type: str) -> None:
+        """Drop a type's overrides: its handlers' defaults apply again."""
+        await self.backend.limits_clear(job_type)
+        self._wake_workers()
+
+    async def limits(self) -> list[LimitState]:
+        """Every type with limits or a pause: configured, default and effective values, and
+        what runs now."""
+        return await self.backend.limits_list()
+
+    async def pause(
+        self, *types: str, queues: Sequence[str] = (), reason: str | None = None
+    ) -> None:
+        """Pause job types and queues cluster-wide, at once: their jobs stay pending."""
+        await self.backend.pause(types=types, queues=queues, reason=reason)
+
+    async def resume(self, *types: str, queues: Sequence[str] = ()) -> None:
+        """Resume job types (a pause by hand or from back-pressure) and queues."""
+        await self.backend.resume(types=types, queues=queues)
+        self._wake_workers()
+
+    async def paused_queues(self) -> dict[str, str | None]:
+        return await self.backend.paused_queues()
+
+    def _wake_workers(self) -> None:
+        # The database wakes the other workers (a trigger on the limits tables).
+        if self.worker is not None:
+            self.worker.wake()
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations (what `auto_migrate` does at start); their labels."""

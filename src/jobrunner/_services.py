@@ -21,6 +21,7 @@ from ._attempt import StopReason
 from ._backend import Backend, Held, Outcome, Wakeup, WorkerInfo
 from ._errors import DatabaseError
 from ._ledger import Ledger
+from ._limits import TypeLimits
 from ._observe import Observer
 from ._outage import Outage
 from ._secrets import redact
@@ -213,6 +214,27 @@ class Heartbeat:
                 await self.backend.worker_remove(self.info().id)
             except DatabaseError as exc:
                 log.debug("could not remove the heartbeat row: %s", exc)
+
+
+@attrs.define(eq=False)
+class LimitsDeclaration:
+    """Records the handlers' default limits in the database (where every worker's claims read
+    them), at start and again after a failure; then once a day."""
+
+    backend: Backend
+    outage: Outage
+    defaults: Mapping[str, TypeLimits]
+
+    def first_delay(self) -> float:
+        return 0.0
+
+    async def run_once(self) -> float:
+        try:
+            await finishing(self.backend.limits_declare(self.defaults))
+        except DatabaseError as exc:
+            self.outage.failed("declaring the handlers' limits", exc)
+            return 5.0
+        return 86400.0
 
 
 @attrs.define(eq=False)

@@ -15,6 +15,7 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._secrets import mask_url
+from ._sql import MAX_TABLE_BYTES
 
 DEFAULT_SQLITE_PATH = "jobrunner.db"
 
@@ -213,11 +214,11 @@ class Settings:
             )
         if self.poll_interval is not None and self.poll_interval <= 0:
             raise ConfigurationError("poll_interval must be positive")
-        if not self.table or len(self.table.encode()) > 47:
-            # Index, trigger and companion-table names add up to 16 bytes to the table's,
-            # and PostgreSQL cuts identifiers at 63.
+        if not self.table or len(self.table.encode()) > MAX_TABLE_BYTES:
+            # Index, trigger and companion-table names add a suffix to the table's, and
+            # PostgreSQL cuts identifiers at 63 bytes.
             raise ConfigurationError(
-                f"table name {self.table!r} is empty or too long: at most 47 bytes"
+                f"table name {self.table!r} is empty or too long: at most {MAX_TABLE_BYTES} bytes"
             )
         if self.log_format not in {"text", "json"}:
             raise ConfigurationError("log_format must be text or json")

@@ -48,7 +48,14 @@ def load_migrations(package: str) -> list[tuple[int, str, str]]:
 
 #: The job table's companions: tables (schema-qualified on PostgreSQL), then the names of
 #: indexes, triggers and functions, each derived from the configured table name.
-COMPANION_TABLES = {"migrations": "_migrations", "workers": "_workers", "wakeup": "_wakeup"}
+COMPANION_TABLES = {
+    "migrations": "_migrations",
+    "workers": "_workers",
+    "wakeup": "_wakeup",
+    "limits": "_limits",
+    "queue_pauses": "_queue_pauses",
+    "turns": "_turns",
+}
 COMPANION_OBJECTS = {
     "claim_index": "_claim_idx",
     "lease_index": "_lease_idx",
@@ -57,7 +64,20 @@ COMPANION_OBJECTS = {
     "parent_index": "_parent_idx",
     "notify_function": "_notify",
     "notify_trigger": "_notify",
+    "fair_claim_index": "_claim_turn_idx",
+    "turn_function": "_turn",
+    "turn_trigger": "_turn",
+    "limits_notify_function": "_limits_notify",
+    "limits_notify_trigger": "_limits_notify",
+    "limits_change_trigger": "_limits_change",
+    "queue_pauses_notify_trigger": "_qpause_notify",
 }
+
+
+#: PostgreSQL cuts identifiers at 63 bytes: the table name leaves room for the longest suffix.
+MAX_TABLE_BYTES = 63 - max(
+    len(s) for s in (*COMPANION_TABLES.values(), *COMPANION_OBJECTS.values())
+)
 
 
 def table_names(table: str) -> tuple[dict[str, str], dict[str, str]]:

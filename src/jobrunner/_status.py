@@ -36,6 +36,7 @@ class OutcomeKind(enum.StrEnum):
     RETRIED = "retried"  # failed; runs again after a delay, and the attempt counts
     RELEASED = "released"  # handed back unfinished (stop, claimed ahead too long): not counted
     WAITING = "waiting"  # parked until its child jobs end: not counted
+    RATE_LIMITED = "rate_limited"  # the provider said "too many": pending, type paused
 
     @property
     def status(self) -> JobStatus:
@@ -59,12 +60,13 @@ _STATUS_AFTER = {
     OutcomeKind.RETRIED: JobStatus.PENDING,
     OutcomeKind.RELEASED: JobStatus.PENDING,
     OutcomeKind.WAITING: JobStatus.PENDING,
+    OutcomeKind.RATE_LIMITED: JobStatus.PENDING,
 }
-_REFUNDED = frozenset({OutcomeKind.RELEASED, OutcomeKind.WAITING})
+_REFUNDED = frozenset({OutcomeKind.RELEASED, OutcomeKind.WAITING, OutcomeKind.RATE_LIMITED})
 #: Outcomes after which the job is pending again: it runs later, here or elsewhere.
 RUNNABLE_AGAIN = frozenset(k for k in OutcomeKind if k.status is JobStatus.PENDING)
 #: Outcomes that schedule the job to run again later (after their delay, or once its children
 #: end): the producer must not sleep past that.
-RESCHEDULED = frozenset({OutcomeKind.RETRIED, OutcomeKind.WAITING})
+RESCHEDULED = frozenset({OutcomeKind.RETRIED, OutcomeKind.WAITING, OutcomeKind.RATE_LIMITED})
 #: Outcomes that end a job: they count as processed.
 FINAL_OUTCOMES = frozenset(k for k in OutcomeKind if k.is_final)

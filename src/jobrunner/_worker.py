@@ -43,6 +43,7 @@ from ._producer import Producer, RunState
 from ._services import (
     Heartbeat,
     LeaseKeeper,
+    LimitsDeclaration,
     MemoryGuard,
     ProgressWriter,
     Pruner,
@@ -60,6 +61,12 @@ EXIT_MEMORY = 75  # EX_TEMPFAIL: the supervisor should restart us
 # A job claimed ahead that waited this long for a slot goes back to the queue: the jobs turned
 # out slower than the claim-ahead estimate, and another worker may be idle.
 WAITING_LIMIT = 1.0
+
+
+async def _later(delay: float, service: Service) -> None:
+    """Run `service` from its next round on (its first already ran)."""
+    await anyio.sleep(delay)
+    await run_service(service)
 
 
 def new_worker_id() -> str:
@@ -94,6 +101,7 @@ class Worker:
     _policy: SettlePolicy = attrs.field(init=False)
     _memory: MemoryGuard = attrs.field(init=False)
     _heartbeat: Heartbeat = attrs.field(init=False)
+    _limits: LimitsDeclaration = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         settings = self.settings
@@ -143,6 +151,11 @@ class Worker:
             limit=settings.max_memory, probe=self.memory_probe, exceeded=self._memory_exceeded
         )
         self._heartbeat = Heartbeat(backend=self.backend, outage=self.outage, info=self.info)
+        self._limits = LimitsDeclaration(
+            backend=self.backend,
+            outage=self.outage,
+            defaults={h.type: h.limits for h in self.handlers.values()},
+        )
 
     # -- what others may read ------------------------------------------------------------
 
@@ -204,8 +217,11 @@ class Worker:
             "listening for notifications" if self.settings.listen else "polling only",
             extra={"event": "worker_started"},
         )
+        # Before the first claim: a limit declared by a handler holds from the start.
+        again = await self._limits.run_once()
         async with anyio.create_task_group() as services:
             services.start_soon(self.completer.run)
+            services.start_soon(_later, again, self._limits)
             for service in self._maintenance():
                 services.start_soon(run_service, service)
             services.start_soon(self._every_second)

@@ -22,6 +22,7 @@ PLUGINS = {
     "relpoison": "rel_poison",
     "relbad": "rel_bad",
     "relsecret": "rel_secret",
+    "rellimits": "rel_limits",
 }
 FULL = os.environ.get("JOBRUNNER_FULL", "").lower() in {"1", "true", "yes"}
 

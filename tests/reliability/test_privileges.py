@@ -16,7 +16,8 @@ from rel_support import jr, sql, start_worker, worker_env
 # Exactly what docs/security.md tells a DBA to grant (keep the two in step).
 GRANTS = """
 GRANT USAGE ON SCHEMA {schema} TO jr_worker;
-GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.job, {schema}.job_workers TO jr_worker;
+GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.job, {schema}.job_workers,
+    {schema}.job_limits, {schema}.job_queue_pauses, {schema}.job_turns TO jr_worker;
 GRANT SELECT ON {schema}.job_migrations TO jr_worker;
 """
 
@@ -35,8 +36,9 @@ def worker_role(cluster: Cluster, cluster_schema: str) -> Iterator[str]:
     )
     sql(admin, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     assert jr(worker_env(None, admin, cluster_schema), "migrate").returncode == 0
-    for statement in GRANTS.format(schema=f'"{cluster_schema}"').strip().splitlines():
-        sql(admin, statement)
+    for statement in GRANTS.format(schema=f'"{cluster_schema}"').split(";"):
+        if statement.strip():
+            sql(admin, statement)
     yield cluster.url("jr_worker", password)
     sql(admin, f'DROP SCHEMA IF EXISTS "{cluster_schema}" CASCADE')
     sql(admin, "DROP OWNED BY jr_worker")

@@ -59,10 +59,16 @@ def test_outcome_kinds_say_the_status_they_lead_to_and_whether_the_attempt_count
         JobStatus.FAILED,
         JobStatus.CANCELLED,
     }
-    assert {OutcomeKind.RETRIED, OutcomeKind.RELEASED, OutcomeKind.WAITING} == RUNNABLE_AGAIN
+    assert {
+        OutcomeKind.RETRIED,
+        OutcomeKind.RELEASED,
+        OutcomeKind.WAITING,
+        OutcomeKind.RATE_LIMITED,
+    } == RUNNABLE_AGAIN
     assert {k for k in OutcomeKind if k.refunds_attempt} == {
         OutcomeKind.RELEASED,
         OutcomeKind.WAITING,
+        OutcomeKind.RATE_LIMITED,  # the provider's limit, not the job's fault
     }
     assert not OutcomeKind.RETRIED.refunds_attempt  # a failure counts, even when retried
 

@@ -102,9 +102,20 @@ async def status(args: argparse.Namespace) -> int:
                 if args.watch:
                     print("\x1b[2J\x1b[H", end="")
                 print_stats(stats)
+                await _print_pauses(runner)
             if not args.watch:
                 return 0
             await anyio.sleep(args.interval)
+
+
+async def _print_pauses(runner: Runner) -> None:
+    from ._limits import pause_text, print_paused_queues
+
+    now = dt.datetime.now(dt.UTC)
+    for state in await runner.limits():
+        if state.paused_now(now):
+            print(f"{state.type}: {pause_text(state, now)}")
+    print_paused_queues(await runner.paused_queues())
 
 
 def _stat(s: Any) -> dict[str, Any]:

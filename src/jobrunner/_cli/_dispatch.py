@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from . import _commands, _doctor, _ops, _run
+    from . import _commands, _doctor, _limits, _ops, _run
 
     commands = {
         "run": _run.run,
@@ -37,6 +37,9 @@ def dispatch(args: argparse.Namespace) -> int:
         "workers": _ops.workers,
         "healthcheck": _ops.healthcheck,
         "doctor": _doctor.doctor,
+        "limits": _limits.limits,
+        "pause": _limits.pause,
+        "resume": _limits.resume,
     }
     if args.command != "run":  # `run` sets up logging from its own settings
         from .._logs import setup_logging

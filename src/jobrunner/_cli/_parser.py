@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true")
     _add_settings(doctor, _CONNECTION)
 
+    from ._limits import add_commands
+
+    add_commands(sub, lambda p: _add_settings(p, _CONNECTION))
+
     plugins = sub.add_parser("plugins", help="installed plugins and their job types")
     plugins.add_argument("--json", action="store_true")
     return parser

@@ -26,6 +26,7 @@ from .._backend import (
 )
 from .._errors import ConfigurationError, DatabaseError, JobNotFound, SchemaError
 from .._job import COLUMNS, Job, NewJob
+from .._limits import LimitState, TypeLimits, limit_state, set_params
 from .._schema import Migration, SchemaState
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations, table_names
@@ -80,7 +81,12 @@ class PostgresBackend:
             **{key: sql.Identifier(self.schema, name) for key, name in tables.items()},
             **{key: sql.Identifier(name) for key, name in objects.items()},
             # Functions live in the schema too.
-            "notify_function": sql.Identifier(self.schema, objects["notify_function"]),
+            **{
+                key: sql.Identifier(self.schema, objects[key])
+                for key in ("notify_function", "turn_function", "limits_notify_function")
+            },
+            # DROP INDEX names the schema (CREATE INDEX cannot).
+            "claim_index_in_schema": sql.Identifier(self.schema, objects["claim_index"]),
             "channel_literal": sql.Literal(self.channel),
             "job_columns": sql.SQL(", ").join(sql.Identifier("job", c) for c in COLUMNS),
             "job_name_literal": sql.Literal(sql.Identifier(self.schema, t).as_string(None)),
@@ -206,12 +212,17 @@ class PostgresBackend:
             "limit": limit,
             "worker": worker,
         }
-        query = self._queries["job_claim"]
+        lock, query = self._queries["job_claim_lock"], self._queries["job_claim"]
+        types = {"types": params["types"]}
 
         async def claim(conn: Connection) -> list[Job]:
             cur = conn.cursor(binary=True)
             raw_columns(cur)  # decoded on first use: most columns of a claimed job never are
-            await cur.execute(query, params)
+            # One round trip: BEGIN, lock the limited types' rows, claim, COMMIT. The claim's
+            # snapshot is taken after the lock, so it counts what the last claim started.
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(lock, types)
+                await cur.execute(query, params)
             return list(map(ClaimedJob.from_raw, await cur.fetchall()))
 
         return await self._pool.run(claim)
@@ -233,6 +244,7 @@ class PostgresBackend:
                 "errors": [o.error for o in outcomes],
                 "delays": [float(o.delay) for o in outcomes],
                 "final_ids": [o.id for o in outcomes if o.kind.is_final],
+                "pause_ids": [o.id for o in outcomes if o.kind is OutcomeKind.RATE_LIMITED],
                 "worker": worker,
             },
             binary=True,
@@ -369,6 +381,52 @@ class PostgresBackend:
         """(running jobs with an expired lease, seconds the longest-running job has run)."""
         [row] = await self._fetch("job_overdue")
         return row["expired_leases"], _float(row["longest_running_seconds"])
+
+    # -- cluster-wide limits and pauses --------------------------------------------------
+
+    async def limits_declare(self, defaults: Mapping[str, TypeLimits]) -> None:
+        declared = {t: lim for t, lim in defaults.items() if lim.any}
+        rates = [lim.rate for lim in declared.values()]
+        await self._fetch(
+            "limits_declare",
+            {
+                "types": list(declared),
+                "concurrency": [lim.concurrency for lim in declared.values()],
+                "per_user": [lim.per_user for lim in declared.values()],
+                "rate_count": [r.count if r else None for r in rates],
+                "rate_seconds": [r.seconds if r else None for r in rates],
+                "plain": [t for t, lim in defaults.items() if not lim.any],
+            },
+        )
+
+    async def limits_set(
+        self, job_type: str, limits: TypeLimits, *, fair: bool | None = None
+    ) -> None:
+        await self._fetch("limits_set", set_params(job_type, limits, fair))
+
+    async def limits_clear(self, job_type: str) -> None:
+        await self._fetch("limits_clear", {"type": job_type})
+        await self._fetch("limits_forget_empty", {"type": job_type})
+
+    async def limits_list(self) -> list[LimitState]:
+        return [limit_state(row) for row in await self._fetch("limits_list")]
+
+    async def pause(
+        self, *, types: Sequence[str] = (), queues: Sequence[str] = (), reason: str | None = None
+    ) -> None:
+        if types:
+            await self._fetch("type_pause", {"types": list(types), "reason": reason})
+        if queues:
+            await self._fetch("queue_pause", {"queues": list(queues), "reason": reason})
+
+    async def resume(self, *, types: Sequence[str] = (), queues: Sequence[str] = ()) -> None:
+        if types:
+            await self._fetch("type_resume", {"types": list(types)})
+        if queues:
+            await self._fetch("queue_resume", {"queues": list(queues)})
+
+    async def paused_queues(self) -> dict[str, str | None]:
+        return {r["queue"]: r["reason"] for r in await self._fetch("queue_pauses_list")}
 
     # -- workers -----------------------------------------------------------------------
 

@@ -36,6 +36,26 @@ Connection = psycopg.AsyncConnection[Any]
 _COLLISIONS = (psycopg.errors.DuplicatePreparedStatement, psycopg.errors.InvalidSqlStatementName)
 
 
+def _collision(exc: psycopg.Error) -> bool:
+    """Whether the server's answer means another client's prepared statements are on this
+    server connection (or ours are not)."""
+    if isinstance(exc, _COLLISIONS):
+        return True
+    # "bind message supplies 0 parameters, but prepared statement "_pg3_0" requires 2": our
+    # statement's name, prepared by another client on this server connection.
+    return isinstance(exc, psycopg.errors.ProtocolViolation) and "prepared statement" in str(exc)
+
+
+def _translate(exc: psycopg.Error, url: str) -> Exception:
+    if isinstance(exc, psycopg.errors.UndefinedTable):
+        return SchemaError(
+            f"the job table is missing ({exc.diag.message_primary}); run `jobrunner migrate`"
+        )
+    if isinstance(exc, psycopg.OperationalError):
+        return DatabaseError(f"PostgreSQL error: {redact(str(exc), url)}")
+    return QueryError(f"PostgreSQL refused: {redact(str(exc), url)}")
+
+
 class _PreparedStatementsCollide(Exception):
     """Raised inside `run` to try the unit of work again without preparation."""
 
@@ -100,7 +120,9 @@ class Pool:
             raise DatabaseError(
                 f"PostgreSQL is unreachable: {redact(await self._why_unreachable(), self.url)}"
             ) from None
-        except _COLLISIONS as exc:
+        except psycopg.Error as exc:
+            if not _collision(exc):
+                raise _translate(exc, self.url) from None
             if not self.prepare:
                 raise QueryError(f"PostgreSQL refused: {redact(str(exc), self.url)}") from None
             self.prepare = False
@@ -112,14 +134,6 @@ class Pool:
                 extra={"event": "prepare_off"},
             )
             raise _PreparedStatementsCollide from None
-        except psycopg.errors.UndefinedTable as exc:
-            raise SchemaError(
-                f"the job table is missing ({exc.diag.message_primary}); run `jobrunner migrate`"
-            ) from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(f"PostgreSQL error: {redact(str(exc), self.url)}") from None
-        except psycopg.Error as exc:
-            raise QueryError(f"PostgreSQL refused: {redact(str(exc), self.url)}") from None
 
     async def connect_direct(self, url: str | None = None) -> Connection:
         """A connection of its own, outside the pool (e.g. for LISTEN)."""

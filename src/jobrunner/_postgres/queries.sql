@@ -1,50 +1,160 @@
 -- job_insert --
--- Enqueue one job; unset values take the table's defaults.
-INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
+-- Enqueue one job; unset values take the table's defaults. Its turn is its place in its
+-- user's line (see `{turns}`): the user's next turn, never behind the turn the type serves
+-- now; 0 for a type that is not fair.
+WITH serving AS (
+    SELECT coalesce((SELECT turn FROM {job} WHERE status = 'pending' AND type = %(type)s
+                     ORDER BY priority DESC, turn LIMIT 1), 0) AS turn
+), line AS (
+    INSERT INTO {turns} AS t (type, user_key, next_turn)
+    SELECT %(type)s, coalesce(%(user_id)s::text, ''), serving.turn + 1 FROM serving
+    WHERE NOT EXISTS (SELECT 1 FROM {limits} WHERE type = %(type)s AND NOT fair)
+    ON CONFLICT (type, user_key) DO UPDATE
+    SET next_turn = greatest(t.next_turn, EXCLUDED.next_turn - 1) + 1, updated_at = now()
+    RETURNING next_turn - 1 AS turn
+)
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
+                   turn)
 VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload)s::jsonb,
         %(max_attempts)s,
-        coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))))
+        coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))),
+        coalesce((SELECT turn FROM line), 0))
 RETURNING id
 
 -- job_insert_many --
 -- Enqueue many jobs in one statement; ids come back in input order. The payloads come as one
 -- JSON array; a column with one value for every job comes as that value (`type`, `queue`,
 -- `priority`) or, when it is null for every job, as an empty array (ROWS FROM pads it with
--- nulls): a bulk enqueue then binds three parameters, not nine arrays of thousands.
-INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
-SELECT coalesce(t.type, %(type)s), coalesce(t.queue, %(queue)s), t.user_id, t.parent_id,
-       coalesce(t.priority, %(priority)s), t.payload, t.max_attempts,
-       coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
-FROM ROWS FROM (
-         jsonb_array_elements(%(payloads)s::jsonb),
-         unnest(%(types)b::text[]), unnest(%(queues)b::text[]), unnest(%(user_ids)b::text[]),
-         unnest(%(parent_ids)b::bigint[]), unnest(%(priorities)b::int[]),
-         unnest(%(max_attempts)b::int[]), unnest(%(run_ats)b::timestamptz[]),
-         unnest(%(delays)b::float8[])
-     ) WITH ORDINALITY AS t(payload, type, queue, user_id, parent_id, priority, max_attempts,
-                            run_at, delay, ord)
-ORDER BY t.ord
+-- nulls): a bulk enqueue then binds three parameters, not nine arrays of thousands. Each
+-- user's jobs take consecutive turns from the user's line, oldest run_at first.
+WITH t AS (
+    SELECT coalesce(t.type, %(type)s) AS type, coalesce(t.queue, %(queue)s) AS queue,
+           t.user_id, t.parent_id, coalesce(t.priority, %(priority)s) AS priority, t.payload,
+           t.max_attempts, coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
+               AS run_at,
+           t.ord
+    FROM ROWS FROM (
+             jsonb_array_elements(%(payloads)s::jsonb),
+             unnest(%(types)b::text[]), unnest(%(queues)b::text[]), unnest(%(user_ids)b::text[]),
+             unnest(%(parent_ids)b::bigint[]), unnest(%(priorities)b::int[]),
+             unnest(%(max_attempts)b::int[]), unnest(%(run_ats)b::timestamptz[]),
+             unnest(%(delays)b::float8[])
+         ) WITH ORDINALITY AS t(payload, type, queue, user_id, parent_id, priority, max_attempts,
+                                run_at, delay, ord)
+), numbered AS (
+    SELECT t.*, coalesce(t.user_id, '') AS user_key,
+           row_number() OVER (PARTITION BY t.type, coalesce(t.user_id, '')
+                              ORDER BY t.run_at, t.ord) - 1 AS nth
+    FROM t
+), groups AS (
+    SELECT g.type, g.user_key, g.n,
+           coalesce((SELECT j.turn FROM {job} j WHERE j.status = 'pending' AND j.type = g.type
+                     ORDER BY j.priority DESC, j.turn LIMIT 1), 0) AS serving
+    FROM (SELECT type, user_key, count(*) AS n FROM numbered GROUP BY type, user_key) AS g
+    WHERE NOT EXISTS (SELECT 1 FROM {limits} l WHERE l.type = g.type AND NOT l.fair)
+), line AS (
+    INSERT INTO {turns} AS tr (type, user_key, next_turn)
+    SELECT type, user_key, serving + n FROM groups
+    ON CONFLICT (type, user_key) DO UPDATE
+    SET next_turn = greatest(tr.next_turn + (SELECT g.n FROM groups g
+                                             WHERE g.type = tr.type AND g.user_key = tr.user_key),
+                             EXCLUDED.next_turn),
+        updated_at = now()
+    RETURNING tr.type, tr.user_key, tr.next_turn
+)
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
+                   turn)
+SELECT n.type, n.queue, n.user_id, n.parent_id, n.priority, n.payload, n.max_attempts, n.run_at,
+       coalesce(line.next_turn - g.n + n.nth, 0)
+FROM numbered n
+LEFT JOIN groups g ON g.type = n.type AND g.user_key = n.user_key
+LEFT JOIN line ON line.type = n.type AND line.user_key = n.user_key
+ORDER BY n.ord
 RETURNING id
 
+-- job_claim_lock --
+-- Lock the limits rows of the types about to be claimed, in one order: claims of a limited
+-- type then run one after another, and the claim that follows in this transaction sees every
+-- job the one before it started (a statement's snapshot is taken when it starts).
+SELECT type FROM {limits} WHERE type = ANY(%(types)s::text[]) ORDER BY type FOR UPDATE
+
 -- job_claim --
--- Claim runnable jobs, at most `free` of each type and `limit` in all, best priority first.
+-- Claim runnable jobs, at most `free` of each type and `limit` in all. Within a type: best
+-- priority first, then the lowest turn (users take turns), then the oldest; across types (when
+-- `limit` cuts), best priority, then age: each job ranks by the latest run_at up to its place
+-- in its type's line, so the line's order holds and types still interleave by age, as a plain
+-- FIFO would. A type's cluster-wide limits cut
+-- its `free`: its concurrency (jobs running anywhere, claimed-ahead ones included), its rate
+-- (one start per interval, spaced evenly), a pause; users at their per-user limit are skipped,
+-- and no user gets more than its limit leaves in one claim. Paused queues are skipped.
 WITH slot AS (
     SELECT * FROM unnest(%(types)b::text[], %(free)b::int[], %(max_attempts)b::int[],
                          %(leases)b::float8[]) AS s(type, free, max_attempts, lease)
-), picked AS (
-    SELECT j.id
-    FROM slot CROSS JOIN LATERAL (
-        SELECT id, priority, run_at FROM {job}
-        WHERE status = 'pending' AND type = slot.type AND run_at <= now()
+), lim AS (
+    SELECT l.type,
+           coalesce(l.concurrency, l.default_concurrency) AS concurrency,
+           coalesce(l.per_user, l.default_per_user) AS per_user,
+           coalesce(l.rate_count, l.default_rate_count) AS rate_count,
+           coalesce(l.rate_seconds, l.default_rate_seconds) AS rate_seconds,
+           l.paused OR coalesce(l.paused_until > now(), false) AS paused,
+           coalesce(l.next_start_at <= now(), true) AS rate_open
+    FROM {limits} AS l
+    WHERE l.type = ANY(%(types)b::text[])
+), allowed AS (
+    SELECT slot.type, slot.max_attempts, slot.lease, lim.per_user, lim.rate_count,
+           lim.rate_seconds,
+           CASE WHEN lim.type IS NULL THEN slot.free
+                WHEN lim.paused OR lim.concurrency = 0 THEN 0
+                ELSE least(
+                    slot.free,
+                    CASE WHEN lim.concurrency IS NULL THEN slot.free
+                         ELSE greatest(lim.concurrency - (
+                             SELECT count(*) FROM {job} AS r
+                             WHERE r.status = 'running' AND r.type = slot.type), 0)
+                    END,
+                    CASE WHEN lim.rate_count IS NULL THEN slot.free
+                         WHEN lim.rate_open THEN 1 ELSE 0 END)
+           END AS free
+    FROM slot LEFT JOIN lim ON lim.type = slot.type
+), busy AS (
+    -- Running jobs by user, for the types with a per-user limit only.
+    SELECT r.type, r.user_id, count(*) AS running
+    FROM {job} AS r
+    WHERE r.status = 'running' AND r.user_id IS NOT NULL
+      AND r.type = ANY(ARRAY(SELECT type FROM allowed WHERE per_user IS NOT NULL))
+    GROUP BY r.type, r.user_id
+), candidates AS (
+    SELECT j.id, j.type, j.user_id, j.priority, j.turn, j.run_at, allowed.per_user
+    FROM allowed CROSS JOIN LATERAL (
+        SELECT id, type, user_id, priority, turn, run_at FROM {job} AS c
+        WHERE status = 'pending' AND type = allowed.type AND run_at <= now()
           AND (%(queues)b::text[] IS NULL OR queue = ANY(%(queues)b::text[]))
-        ORDER BY priority DESC, run_at, id
-        LIMIT slot.free
+          AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = c.queue)
+          AND (allowed.per_user IS NULL OR c.user_id IS NULL OR NOT EXISTS (
+                  SELECT 1 FROM busy AS b
+                  WHERE b.type = c.type AND b.user_id = c.user_id
+                    AND b.running >= allowed.per_user))
+        ORDER BY priority DESC, turn, run_at, id
+        LIMIT allowed.free
         FOR UPDATE SKIP LOCKED
     ) AS j
-    ORDER BY j.priority DESC, j.run_at, j.id
+    WHERE allowed.free > 0
+), picked AS (
+    SELECT id, priority, age, place FROM (
+        SELECT c.id, c.priority, c.per_user, c.user_id,
+               coalesce(b.running, 0) + row_number() OVER (
+                   PARTITION BY c.type, c.user_id ORDER BY c.priority DESC, c.turn, c.run_at, c.id
+               ) AS nth,
+               max(c.run_at) OVER line AS age,
+               row_number() OVER line AS place
+        FROM candidates AS c LEFT JOIN busy AS b ON b.type = c.type AND b.user_id = c.user_id
+        WINDOW line AS (PARTITION BY c.type ORDER BY c.priority DESC, c.turn, c.run_at, c.id
+                        ROWS UNBOUNDED PRECEDING)
+    ) AS ranked
+    WHERE per_user IS NULL OR user_id IS NULL OR nth <= per_user
+    ORDER BY priority DESC, age, place
     LIMIT %(limit)s
-)
-, claimed AS (
+), claimed AS (
     UPDATE {job} AS job
     SET status = 'running',
         attempts = job.attempts + 1,
@@ -57,9 +167,18 @@ WITH slot AS (
     -- `= ANY(ARRAY(…))` makes the update find its rows by primary key, never by a table scan.
     WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND slot.type = job.type
     RETURNING {job_columns}
+), spent AS (
+    -- A rate-limited type's next start moves one interval on for each job started.
+    UPDATE {limits} AS l
+    SET next_start_at = greatest(coalesce(l.next_start_at, now()), now())
+                        + make_interval(secs => a.rate_seconds / a.rate_count) * c.n
+    FROM (SELECT type, count(*) AS n FROM claimed GROUP BY type) AS c
+    JOIN allowed AS a ON a.type = c.type
+    WHERE l.type = c.type AND a.rate_count IS NOT NULL
 )
 -- Best first: the worker starts them in this order.
-SELECT * FROM claimed ORDER BY priority DESC, run_at, id
+SELECT claimed.* FROM claimed JOIN picked USING (id)
+ORDER BY picked.priority DESC, picked.age, picked.place
 
 -- job_finish_many --
 -- Record outcomes, fenced: only the worker holding the job's current attempt may finish it.
@@ -91,7 +210,24 @@ WITH done AS (
          AS u(id, attempt, status, refunded, parked, result, error, delay)
     WHERE job.id = ANY(%(ids)b::bigint[]) AND job.id = u.id
       AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
-    RETURNING job.id, job.parent_id, job.status
+    RETURNING job.id, job.parent_id, job.status, job.type, u.delay, u.error
+), paused AS (
+    -- Back-pressure: a job that hit its provider's rate limit pauses its type, cluster-wide,
+    -- until its retry is due.
+    INSERT INTO {limits} AS l (type, paused_until, pause_reason)
+    SELECT type, now() + make_interval(secs => max(delay)), max(error)
+    FROM done WHERE id = ANY(%(pause_ids)b::bigint[])
+    GROUP BY type
+    ON CONFLICT (type) DO UPDATE
+    SET paused_until = greatest(l.paused_until, EXCLUDED.paused_until),
+        pause_reason = EXCLUDED.pause_reason, updated_at = now()
+), freed AS (
+    -- A job of a type with a concurrency limit ended: wake the workers waiting for a slot.
+    SELECT pg_notify({channel_literal}, '') FROM {limits} AS l
+    WHERE l.type = ANY(ARRAY(SELECT DISTINCT type FROM done))
+      AND coalesce(l.concurrency, l.default_concurrency, l.per_user, l.default_per_user)
+          IS NOT NULL
+    LIMIT 1
 ), woken AS (
     UPDATE {job} AS parent
     SET run_at = now()
@@ -106,6 +242,7 @@ WITH done AS (
     RETURNING parent.id
 )
 SELECT id FROM done
+WHERE (SELECT count(*) FROM freed) >= 0  -- runs `freed` (a CTE no one reads never runs)
 
 -- job_complete_many --
 -- The common case of job_finish_many: every outcome is `completed` with no result. Same fence,
@@ -117,7 +254,14 @@ WITH done AS (
     FROM unnest(%(ids)s::bigint[], %(attempts)s::int[]) AS u(id, attempt)
     WHERE job.id = ANY(%(ids)s::bigint[]) AND job.id = u.id
       AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
-    RETURNING job.id, job.parent_id
+    RETURNING job.id, job.parent_id, job.type
+), freed AS (
+    -- As in job_finish_many: a job of a type with a concurrency limit ended.
+    SELECT pg_notify({channel_literal}, '') FROM {limits} AS l
+    WHERE l.type = ANY(ARRAY(SELECT DISTINCT type FROM done))
+      AND coalesce(l.concurrency, l.default_concurrency, l.per_user, l.default_per_user)
+          IS NOT NULL
+    LIMIT 1
 ), woken AS (
     UPDATE {job} AS parent
     SET run_at = now()
@@ -130,6 +274,7 @@ WITH done AS (
     RETURNING parent.id
 )
 SELECT id FROM done
+WHERE (SELECT count(*) FROM freed) >= 0  -- runs `freed` (a CTE no one reads never runs)
 
 -- job_extend_leases --
 -- Extend the leases of jobs this worker still holds; says which of them were asked to cancel.
@@ -231,10 +376,35 @@ SELECT type, 'running', count(*), NULL FROM {job} WHERE status = 'running' GROUP
 ORDER BY 1, 2
 
 -- job_next_run_at --
--- Seconds until the next pending job of these types becomes runnable (null when none waits).
-SELECT extract(epoch FROM min(run_at) - now()) AS seconds
-FROM {job}
-WHERE status = 'pending' AND type = ANY(%(types)s::text[])
+-- Seconds until the next pending job of these types may start (null when none waits): its
+-- run_at, or later when its type's rate or a back-pressure pause says so. Left out, because a
+-- change or a finishing job wakes the workers: types paused by hand or at their cluster-wide
+-- concurrency, jobs in paused queues, and jobs of users at their per-user limit.
+WITH lim AS (
+    SELECT l.type, l.paused, l.paused_until, l.next_start_at,
+           coalesce(l.concurrency, l.default_concurrency) AS concurrency,
+           coalesce(l.per_user, l.default_per_user) AS per_user
+    FROM {limits} AS l WHERE l.type = ANY(%(types)s::text[])
+), capped AS (
+    SELECT r.type, r.user_id
+    FROM {job} AS r JOIN lim ON lim.type = r.type AND lim.per_user IS NOT NULL
+    WHERE r.status = 'running' AND r.user_id IS NOT NULL
+    GROUP BY r.type, r.user_id, lim.per_user
+    HAVING count(*) >= lim.per_user
+), due AS (
+    SELECT j.type, min(j.run_at) AS run_at
+    FROM {job} AS j
+    WHERE j.status = 'pending' AND j.type = ANY(%(types)s::text[])
+      AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = j.queue)
+      AND NOT EXISTS (SELECT 1 FROM capped AS c WHERE c.type = j.type AND c.user_id = j.user_id)
+    GROUP BY j.type
+)
+SELECT extract(epoch FROM min(greatest(due.run_at, lim.next_start_at, lim.paused_until)) - now())
+       AS seconds
+FROM due LEFT JOIN lim ON lim.type = due.type
+WHERE NOT coalesce(lim.paused OR lim.concurrency = 0, false)
+  AND (lim.concurrency IS NULL OR lim.concurrency > (
+          SELECT count(*) FROM {job} AS r WHERE r.status = 'running' AND r.type = due.type))
 
 -- job_delete_finished_before --
 -- Delete up to `limit` finished jobs that finished more than `seconds` ago.
@@ -304,3 +474,92 @@ SELECT count(*) FILTER (WHERE locked_until < now()) AS expired_leases,
        extract(epoch FROM now() - min(started_at)) AS longest_running_seconds
 FROM {job}
 WHERE status = 'running'
+
+-- limits_declare --
+-- Record the handlers' default limits, as a starting worker declares them (the latest start
+-- wins); `types` without defaults lose those an earlier version declared.
+WITH declared AS (
+    SELECT * FROM unnest(%(types)s::text[], %(concurrency)s::int[], %(per_user)s::int[],
+                         %(rate_count)s::int[], %(rate_seconds)s::float8[])
+                  AS d(type, concurrency, per_user, rate_count, rate_seconds)
+), cleared AS (
+    UPDATE {limits} AS l
+    SET default_concurrency = NULL, default_per_user = NULL, default_rate_count = NULL,
+        default_rate_seconds = NULL, updated_at = now()
+    WHERE l.type = ANY(%(plain)s::text[])
+      AND (l.default_concurrency, l.default_per_user, l.default_rate_count) IS DISTINCT FROM
+          (NULL::int, NULL::int, NULL::int)
+)
+INSERT INTO {limits} AS l (type, default_concurrency, default_per_user, default_rate_count,
+                           default_rate_seconds)
+SELECT type, concurrency, per_user, rate_count, rate_seconds FROM declared
+ON CONFLICT (type) DO UPDATE
+SET default_concurrency = EXCLUDED.default_concurrency,
+    default_per_user = EXCLUDED.default_per_user,
+    default_rate_count = EXCLUDED.default_rate_count,
+    default_rate_seconds = EXCLUDED.default_rate_seconds,
+    updated_at = now()
+WHERE (l.default_concurrency, l.default_per_user, l.default_rate_count, l.default_rate_seconds)
+      IS DISTINCT FROM (EXCLUDED.default_concurrency, EXCLUDED.default_per_user,
+                        EXCLUDED.default_rate_count, EXCLUDED.default_rate_seconds)
+
+-- limits_set --
+-- Override some of a type's limits (those given); the others keep their value.
+INSERT INTO {limits} AS l (type, concurrency, per_user, rate_count, rate_seconds, fair)
+VALUES (%(type)s, %(concurrency)s::int, %(per_user)s::int, %(rate_count)s::int,
+        %(rate_seconds)s::float8, coalesce(%(fair)s::boolean, true))
+ON CONFLICT (type) DO UPDATE
+SET concurrency = coalesce(EXCLUDED.concurrency, l.concurrency),
+    per_user = coalesce(EXCLUDED.per_user, l.per_user),
+    rate_count = coalesce(EXCLUDED.rate_count, l.rate_count),
+    rate_seconds = coalesce(EXCLUDED.rate_seconds, l.rate_seconds),
+    fair = coalesce(%(fair)s::boolean, l.fair),
+    updated_at = now()
+
+-- limits_clear --
+-- Drop a type's overrides: its handlers' defaults apply again.
+UPDATE {limits}
+SET concurrency = NULL, per_user = NULL, rate_count = NULL, rate_seconds = NULL, fair = true,
+    next_start_at = NULL, updated_at = now()
+WHERE type = %(type)s
+
+-- limits_forget_empty --
+-- Forget a type's row once it holds nothing (no override, default or pause).
+DELETE FROM {limits}
+WHERE type = %(type)s AND concurrency IS NULL AND per_user IS NULL AND rate_count IS NULL
+  AND fair AND NOT paused AND paused_until IS NULL AND default_concurrency IS NULL
+  AND default_per_user IS NULL AND default_rate_count IS NULL
+
+-- limits_list --
+-- Every type with a limits row, with its jobs running now across the cluster.
+SELECT l.*, (SELECT count(*) FROM {job} AS r WHERE r.status = 'running' AND r.type = l.type)
+            AS running
+FROM {limits} AS l
+ORDER BY l.type
+
+-- type_pause --
+-- Pause job types by hand, cluster-wide: their jobs stay pending.
+INSERT INTO {limits} AS l (type, paused, pause_reason)
+SELECT unnest(%(types)s::text[]), true, %(reason)s::text
+ON CONFLICT (type) DO UPDATE SET paused = true, pause_reason = EXCLUDED.pause_reason,
+                                 updated_at = now()
+
+-- type_resume --
+-- Resume job types: lift a pause by hand and one from back-pressure alike.
+UPDATE {limits}
+SET paused = false, paused_until = NULL, pause_reason = NULL, updated_at = now()
+WHERE type = ANY(%(types)s::text[])
+
+-- queue_pause --
+-- Pause queues cluster-wide: their jobs stay pending.
+INSERT INTO {queue_pauses} (queue, reason)
+SELECT unnest(%(queues)s::text[]), %(reason)s::text
+ON CONFLICT (queue) DO UPDATE SET reason = EXCLUDED.reason
+
+-- queue_resume --
+-- Resume queues.
+DELETE FROM {queue_pauses} WHERE queue = ANY(%(queues)s::text[])
+
+-- queue_pauses_list --
+-- The paused queues.
+SELECT queue, reason, paused_at FROM {queue_pauses} ORDER BY queue

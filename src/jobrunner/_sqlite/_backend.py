@@ -17,6 +17,7 @@ import functools
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,9 +37,11 @@ from .._backend import (
     WorkerInfo,
 )
 from .._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
+from .._limits import LimitState, TypeLimits
 from .._schema import Migration, SchemaState
 from .._sql import load_blocks, table_names
 from .._status import RUNNABLE_AGAIN, JobStatus, OutcomeKind
+from . import _limits as limits
 from ._files import FAILURES, immediate, translate
 from ._rows import insert_params, job_from_doc, job_from_row, one_job, rows, utc
 from ._schema import PACKAGE, Schema
@@ -81,6 +84,7 @@ class SQLiteBackend:
         t = self.table
         tables, objects = table_names(t)
         names = {key: _quote(name) for key, name in (tables | objects).items()}
+        names["claim_index_in_schema"] = names["claim_index"]
         render = functools.partial(_render, names=names)
         blocks = load_blocks(PACKAGE, "queries.sql")
         self._queries = {name: render(text) for name, text in blocks.items()}
@@ -174,9 +178,13 @@ class SQLiteBackend:
         self, conn: sqlite3.Connection, params: list[dict[str, Any]], now: float
     ) -> list[int]:
         ids = []
+        params = [
+            {**p, "run_at": p["run_at"] if p["run_at"] is not None else now + (p["delay"] or 0.0)}
+            for p in params
+        ]
+        limits.assign_turns(conn, self._exec, params, now)
         for p in params:  # one statement per job, so the ids come back in input order
-            run_at = p["run_at"] if p["run_at"] is not None else now + (p["delay"] or 0.0)
-            [(job_id,)] = self._exec(conn, "job_insert", **{**p, "run_at": run_at, "now": now})
+            [(job_id,)] = self._exec(conn, "job_insert", **p, now=now)
             ids.append(job_id)
         self._exec(conn, "wakeup_jobs")
         return ids
@@ -192,21 +200,34 @@ class SQLiteBackend:
         queues_json = json.dumps(list(queues)) if queues else None
 
         def claim(conn: sqlite3.Connection, now: float) -> tuple[list[int], str] | None:
-            picked: list[tuple[int, int, int, ClaimSlot]] = []  # (-priority, run_at µs, id, slot)
-            for s in slots:
+            # (-priority, age µs, place, id, slot): best first. Within a type the candidates come in
+            # its line's order (turn); `age`, the latest run_at so far in that order, keeps it
+            # while types interleave by age (see the PostgreSQL claim).
+            picked: list[tuple[int, int, int, int, ClaimSlot]] = []
+            allowed = limits.allowances(conn, self._exec, slots, now)
+            for a in allowed:
+                if a.free <= 0:
+                    continue
                 found = self._one_value(
                     conn,
                     "job_claim_candidates",
-                    type=s.type,
+                    type=a.slot.type,
                     now=now,
                     queues=queues_json,
-                    free=min(s.free, limit),
+                    capped=json.dumps(limits.capped_users(a)),
+                    free=min(a.free, limit),
                 )
-                picked += [(-priority, run_at, job_id, s) for job_id, priority, run_at in found]
+                age = 0
+                line = limits.within_user_limits(a, found)
+                for place, (job_id, priority, _turn, run_at, _user) in enumerate(line):
+                    age = max(age, run_at)
+                    picked.append((-priority, age, place, job_id, a.slot))
             if not picked:
                 return None
-            picked.sort(key=lambda p: p[:3])  # priority first, then run_at, then id
-            chosen = [(job_id, s.max_attempts, s.lease) for _, _, job_id, s in picked[:limit]]
+            picked.sort(key=lambda p: p[:3])
+            chosen = [(job_id, s.max_attempts, s.lease) for *_, job_id, s in picked[:limit]]
+            started = Counter(s.type for *_, s in picked[:limit])
+            limits.spend(conn, self._exec, started, allowed, now)
             self._exec(conn, "job_claim", now=now, worker=worker, picked=json.dumps(chosen))
             [(claimed,)] = self._exec(conn, "job_get_many", ids=json.dumps([c[0] for c in chosen]))
             return [c[0] for c in chosen], str(claimed)
@@ -221,7 +242,8 @@ class SQLiteBackend:
             # A payload nested too deeply for one document: read the jobs one by one, where
             # the bad payload becomes a marker and its job fails instead of the worker.
             jobs = [await self.job_get(job_id) for job_id in ids]
-        jobs.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+        order = {job_id: n for n, job_id in enumerate(ids)}
+        jobs.sort(key=lambda j: order[j.id])  # as picked: best first
         return jobs
 
     async def job_finish_many(self, *, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
@@ -245,6 +267,7 @@ class SQLiteBackend:
         ended = [o.id for o in outcomes if o.kind.is_final]
         parked = [o.id for o in outcomes if o.kind is OutcomeKind.WAITING]
         again = {o.id for o in outcomes if o.kind in RUNNABLE_AGAIN}
+        limited = [o for o in outcomes if o.kind is OutcomeKind.RATE_LIMITED]
 
         def finish(conn: sqlite3.Connection, now: float) -> tuple[set[int], bool]:
             accepted = {
@@ -252,6 +275,9 @@ class SQLiteBackend:
             }
             if not accepted:
                 return accepted, False
+            # Before the update: it needs the jobs' types while they are still running.
+            [(freed,)] = self._exec(conn, "limited_ended", ids=json.dumps(sorted(accepted)))
+            limits.pause_types(conn, self._exec, [o for o in limited if o.id in accepted], now)
             self._exec(conn, "job_finish_many", now=now, worker=worker, outcomes=table)
             woken = 0
             if ended or parked:
@@ -262,7 +288,7 @@ class SQLiteBackend:
                     ended=json.dumps(ended),
                     parked=json.dumps(parked),
                 ).rowcount
-            runnable = bool(woken or accepted & again)
+            runnable = bool(woken or freed or accepted & again)
             if runnable:
                 self._exec(conn, "wakeup_jobs")
             return accepted, runnable
@@ -367,6 +393,52 @@ class SQLiteBackend:
         """(running jobs with an expired lease, seconds the longest-running job has run)."""
         [row] = await self._fetch("job_overdue", now=self.clock())
         return row["expired_leases"], row["longest_running_seconds"]
+
+    # -- cluster-wide limits and pauses --------------------------------------------------
+
+    async def limits_declare(self, defaults: Mapping[str, TypeLimits]) -> None:
+        await self._write(lambda conn, now: limits.declare(conn, self._exec, defaults, now))
+
+    async def limits_set(
+        self, job_type: str, limits_: TypeLimits, *, fair: bool | None = None
+    ) -> None:
+        await self._write(
+            lambda conn, now: limits.set_limits(conn, self._exec, job_type, limits_, fair, now)
+        )
+
+    async def limits_clear(self, job_type: str) -> None:
+        def clear(conn: sqlite3.Connection, now: float) -> None:
+            self._exec(conn, "limits_clear", type=job_type, now=now)
+            self._exec(conn, "limits_forget_empty", type=job_type)
+
+        await self._write(clear)
+        deliver(self._key, Wakeup())
+
+    async def limits_list(self) -> list[LimitState]:
+        return await self._db.run(lambda conn: limits.listed(conn, self._exec))
+
+    async def pause(
+        self, *, types: Sequence[str] = (), queues: Sequence[str] = (), reason: str | None = None
+    ) -> None:
+        def pause(conn: sqlite3.Connection, now: float) -> None:
+            for job_type in types:
+                self._exec(conn, "type_pause", type=job_type, reason=reason, now=now)
+            for queue in queues:
+                self._exec(conn, "queue_pause", queue=queue, reason=reason, now=now)
+
+        await self._write(pause)
+
+    async def resume(self, *, types: Sequence[str] = (), queues: Sequence[str] = ()) -> None:
+        def resume(conn: sqlite3.Connection, now: float) -> None:
+            self._exec(conn, "type_resume", types=json.dumps(list(types)), now=now)
+            self._exec(conn, "queue_resume", queues=json.dumps(list(queues)))
+            self._exec(conn, "wakeup_jobs")
+
+        await self._write(resume)
+        deliver(self._key, Wakeup())
+
+    async def paused_queues(self) -> dict[str, str | None]:
+        return await self._db.run(lambda conn: limits.paused_queues(conn, self._exec))
 
     # -- workers -------------------------------------------------------------------------
 

@@ -1,20 +1,71 @@
 -- job_insert --
 -- Enqueue one job (run once per job inside one transaction, so ids match the input order).
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   created_at)
-VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now)
+                   created_at, turn)
+VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now,
+        :turn)
 RETURNING id
+
+-- turn_serving --
+-- The turn a type serves now: the lowest of its best-priority pending jobs (0 when none waits).
+SELECT coalesce((SELECT turn FROM {job} WHERE status = 'pending' AND type = :type
+                 ORDER BY priority DESC, turn LIMIT 1), 0)
+
+-- turn_is_fifo --
+-- Whether a type claims in strict FIFO order (fairness off): its jobs all take turn 0.
+SELECT EXISTS (SELECT 1 FROM {limits} WHERE type = :type AND NOT fair)
+
+-- turns_take --
+-- Take `n` consecutive turns from a user's line, never behind `serving`; returns the first.
+INSERT INTO {turns} (type, user_key, next_turn, updated_at)
+VALUES (:type, :user_key, :serving + :n, :now)
+ON CONFLICT (type, user_key) DO UPDATE
+SET next_turn = max(next_turn, :serving) + :n, updated_at = :now
+RETURNING next_turn - :n
 
 -- job_claim_candidates --
 -- The best runnable pending jobs of one type, at most `free`, as one row of JSON
--- [[id, priority, run_at µs], ...]. Read under the claim's write lock.
-SELECT json_group_array(json_array(id, priority, CAST(round(run_at * 1000000) AS INTEGER))) FROM (
-    SELECT id, priority, run_at FROM {job}
+-- [[id, priority, turn, run_at µs, user_id], ...], skipping paused queues and the users in
+-- `capped` (JSON, at their per-user limit). Read under the claim's write lock.
+SELECT json_group_array(json_array(id, priority, turn, CAST(round(run_at * 1000000) AS INTEGER),
+                                   user_id)) FROM (
+    SELECT id, priority, turn, run_at, user_id FROM {job} AS c
     WHERE status = 'pending' AND type = :type AND run_at <= :now
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
-    ORDER BY priority DESC, run_at, id
+      AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = c.queue)
+      AND (user_id IS NULL OR user_id NOT IN (SELECT value FROM json_each(:capped)))
+    ORDER BY priority DESC, turn, run_at, id
     LIMIT :free
 )
+
+-- limits_of --
+-- The limits rows of these types (JSON array), effective values worked out.
+SELECT type, coalesce(concurrency, default_concurrency) AS concurrency,
+       coalesce(per_user, default_per_user) AS per_user,
+       coalesce(rate_count, default_rate_count) AS rate_count,
+       coalesce(rate_seconds, default_rate_seconds) AS rate_seconds,
+       paused OR coalesce(paused_until > :now, 0) AS paused,
+       coalesce(next_start_at <= :now, 1) AS rate_open
+FROM {limits} WHERE type IN (SELECT value FROM json_each(:types))
+
+-- running_by_type --
+-- Jobs running now of these types (JSON array), across every worker.
+SELECT type, count(*) FROM {job}
+WHERE status = 'running' AND type IN (SELECT value FROM json_each(:types))
+GROUP BY type
+
+-- running_by_user --
+-- Jobs running now of these types, by user.
+SELECT type, user_id, count(*) FROM {job}
+WHERE status = 'running' AND user_id IS NOT NULL
+  AND type IN (SELECT value FROM json_each(:types))
+GROUP BY type, user_id
+
+-- limits_spend --
+-- A rate-limited type started `n` jobs: its next start moves `n` intervals on.
+UPDATE {limits}
+SET next_start_at = max(coalesce(next_start_at, :now), :now) + :interval * :n
+WHERE type = :type
 
 -- job_claim --
 -- Mark the picked jobs running; `picked` is JSON [[id, max_attempts, lease], ...].
@@ -44,7 +95,7 @@ SELECT json_group_array(json_object(
     'started_at', CAST(round(started_at * 1000000) AS INTEGER),
     'finished_at', CAST(round(finished_at * 1000000) AS INTEGER),
     'locked_until', CAST(round(locked_until * 1000000) AS INTEGER),
-    'locked_by', locked_by, 'cancel_requested', cancel_requested))
+    'locked_by', locked_by, 'cancel_requested', cancel_requested, 'turn', turn))
 FROM {job}
 WHERE id IN (SELECT value FROM json_each(:ids))
 
@@ -203,10 +254,34 @@ GROUP BY type, status
 ORDER BY type, status
 
 -- job_next_run_at --
--- Seconds until the next pending job of these types becomes runnable (null when none waits).
-SELECT min(run_at) - :now AS seconds
-FROM {job}
-WHERE status = 'pending' AND type IN (SELECT value FROM json_each(:types))
+-- Seconds until the next pending job of these types may start (null when none waits), as on
+-- PostgreSQL: later for a rate or a back-pressure pause; types paused by hand or at their
+-- concurrency, paused queues and users at their per-user limit left out.
+WITH lim AS (
+    SELECT type, paused, paused_until, next_start_at,
+           coalesce(concurrency, default_concurrency) AS concurrency,
+           coalesce(per_user, default_per_user) AS per_user
+    FROM {limits} WHERE type IN (SELECT value FROM json_each(:types))
+), capped AS (
+    SELECT r.type, r.user_id
+    FROM {job} AS r JOIN lim ON lim.type = r.type AND lim.per_user IS NOT NULL
+    WHERE r.status = 'running' AND r.user_id IS NOT NULL
+    GROUP BY r.type, r.user_id
+    HAVING count(*) >= max(lim.per_user)
+), due AS (
+    SELECT j.type, min(j.run_at) AS run_at
+    FROM {job} AS j
+    WHERE j.status = 'pending' AND j.type IN (SELECT value FROM json_each(:types))
+      AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = j.queue)
+      AND NOT EXISTS (SELECT 1 FROM capped AS c WHERE c.type = j.type AND c.user_id = j.user_id)
+    GROUP BY j.type
+)
+SELECT min(max(due.run_at, coalesce(lim.next_start_at, 0), coalesce(lim.paused_until, 0)))
+       - :now AS seconds
+FROM due LEFT JOIN lim ON lim.type = due.type
+WHERE NOT coalesce(lim.paused OR lim.concurrency = 0, 0)
+  AND (lim.concurrency IS NULL OR lim.concurrency > (
+          SELECT count(*) FROM {job} AS r WHERE r.status = 'running' AND r.type = due.type))
 
 -- job_delete_finished_before --
 -- Delete up to `limit` finished jobs that finished more than `seconds` ago.
@@ -289,3 +364,101 @@ SELECT version, jobrunner_version FROM {migrations} ORDER BY version DESC LIMIT 
 -- schema_columns --
 -- The columns the job table has now, with their declared types.
 SELECT name, type FROM pragma_table_info(:table)
+
+-- limited_ended --
+-- Whether any of these jobs (JSON ids) is of a type with a concurrency limit.
+SELECT EXISTS (
+    SELECT 1 FROM {limits}
+    WHERE type IN (SELECT type FROM {job} WHERE id IN (SELECT value FROM json_each(:ids)))
+      AND coalesce(concurrency, default_concurrency, per_user, default_per_user) IS NOT NULL)
+
+-- type_pause_until --
+-- Back-pressure: pause a type until `until` (a job hit its provider's rate limit).
+INSERT INTO {limits} (type, paused_until, pause_reason) VALUES (:type, :until, :reason)
+ON CONFLICT (type) DO UPDATE
+SET paused_until = max(coalesce(paused_until, 0), excluded.paused_until),
+    pause_reason = excluded.pause_reason, updated_at = :now
+
+-- limits_declare --
+-- Record one type's handler defaults, as a starting worker declares them.
+INSERT INTO {limits} (type, default_concurrency, default_per_user, default_rate_count,
+                      default_rate_seconds)
+VALUES (:type, :concurrency, :per_user, :rate_count, :rate_seconds)
+ON CONFLICT (type) DO UPDATE
+SET default_concurrency = excluded.default_concurrency,
+    default_per_user = excluded.default_per_user,
+    default_rate_count = excluded.default_rate_count,
+    default_rate_seconds = excluded.default_rate_seconds, updated_at = :now
+WHERE default_concurrency IS NOT excluded.default_concurrency
+   OR default_per_user IS NOT excluded.default_per_user
+   OR default_rate_count IS NOT excluded.default_rate_count
+   OR default_rate_seconds IS NOT excluded.default_rate_seconds
+
+-- limits_undeclare --
+-- A type whose handler declares no defaults loses those an earlier worker declared.
+UPDATE {limits}
+SET default_concurrency = NULL, default_per_user = NULL, default_rate_count = NULL,
+    default_rate_seconds = NULL, updated_at = :now
+WHERE type = :type AND coalesce(default_concurrency, default_per_user, default_rate_count)
+      IS NOT NULL
+
+-- limits_set --
+-- Override some of a type's limits (those given); the others keep their value.
+INSERT INTO {limits} (type, concurrency, per_user, rate_count, rate_seconds, fair)
+VALUES (:type, :concurrency, :per_user, :rate_count, :rate_seconds, coalesce(:fair, 1))
+ON CONFLICT (type) DO UPDATE
+SET concurrency = coalesce(excluded.concurrency, concurrency),
+    per_user = coalesce(excluded.per_user, per_user),
+    rate_count = coalesce(excluded.rate_count, rate_count),
+    rate_seconds = coalesce(excluded.rate_seconds, rate_seconds),
+    fair = coalesce(:fair, fair), updated_at = :now
+
+-- limits_clear --
+-- Drop a type's overrides: its handlers' defaults apply again.
+UPDATE {limits}
+SET concurrency = NULL, per_user = NULL, rate_count = NULL, rate_seconds = NULL, fair = 1,
+    next_start_at = NULL, updated_at = :now
+WHERE type = :type
+
+-- limits_forget_empty --
+-- Forget a type's row once it holds nothing (no override, default or pause).
+DELETE FROM {limits}
+WHERE type = :type AND concurrency IS NULL AND per_user IS NULL AND rate_count IS NULL
+  AND fair AND NOT paused AND paused_until IS NULL AND default_concurrency IS NULL
+  AND default_per_user IS NULL AND default_rate_count IS NULL
+
+-- limits_list --
+-- Every type with a limits row, with its jobs running now.
+SELECT l.*, (SELECT count(*) FROM {job} AS r WHERE r.status = 'running' AND r.type = l.type)
+            AS running
+FROM {limits} AS l
+ORDER BY l.type
+
+-- type_pause --
+-- Pause one job type by hand, cluster-wide.
+INSERT INTO {limits} (type, paused, pause_reason) VALUES (:type, 1, :reason)
+ON CONFLICT (type) DO UPDATE SET paused = 1, pause_reason = excluded.pause_reason,
+                                 updated_at = :now
+
+-- type_resume --
+-- Resume job types: a pause by hand and one from back-pressure alike.
+UPDATE {limits}
+SET paused = 0, paused_until = NULL, pause_reason = NULL, updated_at = :now
+WHERE type IN (SELECT value FROM json_each(:types))
+
+-- queue_pause --
+-- Pause one queue cluster-wide.
+INSERT INTO {queue_pauses} (queue, reason, paused_at) VALUES (:queue, :reason, :now)
+ON CONFLICT (queue) DO UPDATE SET reason = excluded.reason
+
+-- queue_resume --
+-- Resume queues.
+DELETE FROM {queue_pauses} WHERE queue IN (SELECT value FROM json_each(:queues))
+
+-- queue_pauses_list --
+-- The paused queues.
+SELECT queue, reason, paused_at FROM {queue_pauses} ORDER BY queue
+
+-- job_type_of --
+-- One job's type.
+SELECT type FROM {job} WHERE id = :id
