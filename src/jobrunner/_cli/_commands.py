@@ -17,6 +17,7 @@ from .._job import Job
 from .._runner import Runner
 from .._settings import parse_duration
 from ._common import settings_kwargs
+from ._doctor import LIVE_WITHIN
 from ._render import print_job, print_jobs, print_stats, progress_line
 
 
@@ -35,6 +36,8 @@ async def migrate(args: argparse.Namespace) -> int:
         applied = await runner.migrate()
     finally:
         await runner.backend.aclose()
+    if args.json:
+        print(json.dumps({"applied": applied}))
     print(f"applied: {', '.join(applied)}" if applied else "already up to date", file=sys.stderr)
     return 0
 
@@ -66,12 +69,37 @@ async def enqueue(args: argparse.Namespace) -> int:
         print(job_id, flush=True)
         if not args.wait:
             return 0
-        job = await _follow(runner, job_id)
+        await _warn_without_worker(runner, args.type)
+        timeout = parse_duration(args.timeout) if args.timeout else None
+        try:
+            with anyio.fail_after(timeout):
+                job = await _follow(runner, job_id)
+        except TimeoutError:
+            print(
+                f"job {job_id} is not done after {args.timeout}; it stays in the queue",
+                file=sys.stderr,
+            )
+            return 1
     if job.status == "completed":
         print(json.dumps(job.result, ensure_ascii=False, indent=2))
         return 0
     print(f"job {job.id} {job.status}: {job.error or ''}", file=sys.stderr)
     return 1
+
+
+async def _warn_without_worker(runner: Runner, job_type: str) -> None:
+    """Say at once when no live worker runs this job type: the wait may then be long."""
+    workers = await runner.backend.worker_list()
+    live = [w for w in workers if (w.seen_seconds_ago or 0) < LIVE_WITHIN]
+    if any(job_type in w.job_types for w in live):
+        return
+    others = f" ({len(live)} live workers run other types)" if live else ""
+    print(
+        f"jobrunner: warning: no live worker runs {job_type} jobs{others}; waiting for one "
+        "to start (--timeout to give up)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _follow(runner: Runner, job_id: int) -> Job:
@@ -158,7 +186,10 @@ async def prune(args: argparse.Namespace) -> int:
             total += deleted
             if deleted < 10_000:
                 break
-    print(f"deleted {total} finished jobs older than {args.older_than}")
+    if args.json:
+        print(json.dumps({"deleted": total, "older_than_seconds": seconds}))
+    else:
+        print(f"deleted {total} finished jobs older than {args.older_than}")
     return 0
 
 

@@ -42,7 +42,7 @@ async def run(args: argparse.Namespace) -> int:
     setup_logging(settings.log_level, settings.log_format)
     names = plugin_names(args)
     observer = None
-    if args.metrics_port is not None:
+    if settings.metrics_port is not None:
         from .._metrics import PrometheusObserver
 
         observer = PrometheusObserver()
@@ -58,10 +58,10 @@ async def run(args: argparse.Namespace) -> int:
     )
     code = 0
     server = None
-    if observer is not None:
+    if observer is not None and settings.metrics_port is not None:
         from .._metrics import MetricsServer
 
-        server = MetricsServer(runner=runner, observer=observer, port=args.metrics_port)
+        server = MetricsServer(runner=runner, observer=observer, port=settings.metrics_port)
         server.start()
     try:
         async with anyio.create_task_group() as tg:
