@@ -14,7 +14,7 @@ import anyio
 
 from ._backend import Backend, JobFilter, TypeStats, Wakeup
 from ._connect import backend_from_settings
-from ._discovery import load_many
+from ._discovery import check_unique, load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
 from ._observe import Observer
@@ -112,6 +112,7 @@ class Runner:
         self.handlers, self.not_ready = {}, {}
         names = [p for p in self._plugin_specs if isinstance(p, str)]
         self.plugins = load_many(names) + [p for p in self._plugin_specs if isinstance(p, Plugin)]
+        check_unique(self.plugins)
         for plugin in self.plugins:
             for job_type, reason in plugin.readiness(self._env).items():
                 if reason:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from typing import Any
 
 import anyio
 
-from .._discovery import installed, load
-from .._errors import ConfigurationError, JobrunnerError, PayloadError
+from .._errors import ConfigurationError, PayloadError
 from .._job import Job
 from .._runner import Runner
 from .._settings import parse_duration
@@ -190,36 +188,4 @@ async def prune(args: argparse.Namespace) -> int:
         print(json.dumps({"deleted": total, "older_than_seconds": seconds}))
     else:
         print(f"deleted {total} finished jobs older than {args.older_than}")
-    return 0
-
-
-async def plugins(args: argparse.Namespace) -> int:
-    rows = []
-    for meta in installed():
-        row: dict[str, Any] = {
-            "name": meta.name,
-            "distribution": meta.distribution,
-            "version": meta.version,
-        }
-        try:
-            plugin = load(meta.name)
-        except JobrunnerError as exc:
-            row["error"] = str(exc)
-            row["job_types"] = {}
-        else:
-            readiness = plugin.readiness(os.environ)
-            row["job_types"] = {
-                t: {"ready": reason is None, "reason": reason} for t, reason in readiness.items()
-            }
-        rows.append(row)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for row in rows:
-        print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        if "error" in row:
-            print(f"  BROKEN: {row['error']}")
-        for job_type, state in row["job_types"].items():
-            mark = "ready" if state["ready"] else f"not ready: {state['reason']}"
-            print(f"  {job_type:<28} {mark}")
     return 0

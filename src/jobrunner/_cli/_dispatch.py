@@ -25,7 +25,7 @@ EXIT_USAGE = 2  # the command line is wrong: flags, settings, payload, plugin na
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from . import _commands, _completion, _doctor, _ops, _run
+    from . import _commands, _completion, _doctor, _ops, _plugins, _run
 
     commands = {
         "run": _run.run,
@@ -34,7 +34,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "status": _commands.status,
         "jobs": _commands.jobs,
         "prune": _commands.prune,
-        "plugins": _commands.plugins,
+        "plugins": _plugins.plugins,
         "workers": _ops.workers,
         "healthcheck": _ops.healthcheck,
         "doctor": _doctor.doctor,

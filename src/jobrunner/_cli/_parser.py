@@ -66,6 +66,18 @@ def _installed_plugins(**_: Any) -> list[str]:
     return [p.name for p in installed()]
 
 
+def _add_app(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=None,
+        metavar="MODULE:PLUGIN",
+        help="also load this project's own plugin, imported from the current directory, no "
+        "packaging needed: a Plugin or a function returning one (repeatable) "
+        "[env JOBRUNNER_APP, comma-separated]; alone, it loads no installed plugin",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobrunner",
@@ -84,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="load this plugin (repeatable) [env JOBRUNNER_PLUGINS, comma-separated]",
     )
     plugin_flag.completer = _installed_plugins  # type: ignore[attr-defined]
+    _add_app(run)
     run.add_argument("--burst", action="store_true", help="exit 0 once no runnable job is left")
     run.add_argument(
         "--queue",
@@ -186,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="installed plugins and their job types")
     plugins.add_argument("--json", action="store_true")
+    _add_app(plugins)
 
     completion = sub.add_parser(
         "completion", help="print the shell's tab-completion script for jobrunner"
