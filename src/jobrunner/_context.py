@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, cast
 
 import anyio
 import anyio.to_process
@@ -15,7 +16,15 @@ from ._backend import Backend, JobFilter
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
 
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:  # a TypeVar with a default: a bare `JobContext` is `JobContext[Any]`
+    from typing_extensions import TypeVar
+
 T = TypeVar("T")
+#: The handler's payload type, as `ctx.data` returns it (`JobContext[SleepPayload]`).
+P = TypeVar("P", default=Any)
+_NO_DATA: Any = object()
 
 
 class JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
@@ -39,10 +48,12 @@ class JobServices:
 
 
 @attrs.define(eq=False)
-class JobContext:
+class JobContext(Generic[P]):
     """The running job as its handler sees it.
 
-    - `payload`, `id`, `attempt`, `user_id`, `type`, `job` describe the job;
+    - `payload`, `id`, `attempt`, `user_id`, `type`, `job` describe the job; `data` is the
+      payload validated into the handler's payload type (`payload=` on the handler), so
+      `ctx: JobContext[SleepPayload]` gives `ctx.data.seconds` a type;
     - `log` is a logger that adds the job's id, type and attempt to each line;
     - `progress(fraction, message)` reports progress (stored, throttled);
     - `await enqueue(...)` adds follow-up jobs, linked to this one as their parent;
@@ -61,6 +72,7 @@ class JobContext:
     progress_dirty: bool = attrs.field(default=False, init=False)
     cancel_requested: bool = attrs.field(default=False, init=False)
     _saved: dict[str, Any] | None = attrs.field(default=None, init=False)
+    _data: Any = attrs.field(default=_NO_DATA, init=False, repr=False)
 
     @property
     def _checkpoint(self) -> dict[str, Any]:
@@ -106,7 +118,19 @@ class JobContext:
 
     @property
     def payload(self) -> Any:
+        """The payload as stored: plain JSON values."""
         return self.job.payload
+
+    @property
+    def data(self) -> P:
+        """The payload as an instance of the handler's payload type, checked before the
+        handler started."""
+        if self._data is _NO_DATA:
+            raise ConfigurationError(
+                f"{self.type} declares no payload type (payload= on its handler): "
+                "read ctx.payload instead"
+            )
+        return cast(P, self._data)
 
     @property
     def checkpoint(self) -> dict[str, Any]:
@@ -195,3 +219,8 @@ class JobContext:
     async def run_in_process(self, func: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound `func` in a worker process (it must be importable and picklable)."""
         return await anyio.to_process.run_sync(func, *args, cancellable=True)
+
+
+def bind_data(ctx: JobContext[Any], data: Any) -> None:
+    """Give the context its validated payload (before the handler runs)."""
+    ctx._data = data

@@ -173,10 +173,21 @@ def safe_json_loads(data: str | bytes) -> Any:
 # JSONEncoder builds a new C encoder per encode(). This one is built once; without a
 # `markers` dict it skips the circular-reference bookkeeping (a cycle then ends in
 # RecursionError, refused like any other unserialisable value).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def _model_json(value: Any) -> Any:
+    """What JSON cannot hold as it is: a pydantic model (a typed payload or result) becomes
+    its JSON form; anything else is refused. Called only for such values: plain JSON never
+    pays for it."""
+    if getattr(type(value), "__pydantic_serializer__", None) is not None:
+        return value.model_dump(mode="json")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_model_json
+)
 _C_ENCODE = (
     json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        None, _model_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
     )
     if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
     else None

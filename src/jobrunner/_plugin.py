@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from ._errors import ConfigurationError
+from ._payload import PayloadModel, as_payload_model
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
 HandlerFunc = Callable[..., Any]
@@ -32,6 +33,9 @@ class Handler:
     requires: tuple[str, ...] = ()
     run_in: str = attrs.field(default="loop", validator=attrs.validators.in_(RUN_IN))
     description: str = ""
+    # The payload's type (a pydantic model, a dataclass, a TypedDict): checked before the
+    # handler runs, handed to it as `ctx.data`, published as JSON Schema. None: any JSON.
+    payload: PayloadModel | None = attrs.field(default=None, converter=as_payload_model)
 
     @concurrency.validator
     def _positive(self, _: attrs.Attribute[int | None], value: int | None) -> None:
@@ -77,6 +81,7 @@ class Plugin:
         retry: RetryPolicy = DEFAULT_RETRY,
         requires: tuple[str, ...] | list[str] = (),
         run_in: str = "loop",
+        payload: Any = None,
     ) -> Callable[[HandlerFunc], HandlerFunc]:
         """Register the decorated function as the handler of `type`.
 
@@ -84,6 +89,11 @@ class Plugin:
         loop; "thread" calls a plain `def f(ctx)` in a worker thread (blocking I/O); "process"
         calls a plain, importable `def f(payload)` in a worker process (CPU-bound work: the
         event loop, and so lease renewal, never stalls, and a timeout kills the process).
+
+        `payload` declares the payload's type (a pydantic model, a dataclass or a TypedDict):
+        a job whose payload does not fit fails at once with a `PayloadError` naming the field,
+        the handler reads the validated value as `ctx.data` (a "process" handler receives it
+        instead of the raw payload), and `jobrunner schema` publishes it as JSON Schema.
         """
 
         def register(func: HandlerFunc) -> HandlerFunc:
@@ -99,6 +109,7 @@ class Plugin:
                     requires=tuple(requires),
                     run_in=run_in,
                     description=(func.__doc__ or "").strip().split("\n")[0],
+                    payload=payload,
                 )
             )
             return func

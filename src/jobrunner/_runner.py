@@ -207,13 +207,25 @@ class Runner:
         return job_id
 
     async def enqueue_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[int]:
-        """Enqueue many jobs in one statement; ids in input order."""
+        """Enqueue many jobs in one statement; ids in input order. A job whose type this
+        runner's plugins declare a payload type for is checked against it first."""
+        self._check_payloads(jobs)
         ids = await self.backend.job_insert_many(
             jobs, connection=connection, max_payload_bytes=self.settings.max_payload_bytes
         )
         if self.worker is not None and connection is None:
             self.worker.wake()
         return ids
+
+    def _check_payloads(self, jobs: Sequence[NewJob]) -> None:
+        """Refuse, before anything is written, a payload its handler's payload type refuses."""
+        handlers = self.handlers
+        if not handlers:
+            return
+        for job in jobs:
+            handler = handlers.get(job.type)
+            if handler is not None and handler.payload is not None:
+                handler.payload.validate(job.payload, job_type=job.type)
 
     # -- inspection ------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "healthcheck": _ops.healthcheck,
         "doctor": _doctor.doctor,
         "completion": _completion.completion,
+        "schema": _plugins.schema,
     }
     if args.command != "run":  # `run` sets up logging from its own settings
         from .._logs import setup_logging

@@ -201,6 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true")
     _add_app(plugins)
 
+    schema = sub.add_parser(
+        "schema", help="the JSON Schema (or TypeScript types) of job types' payloads"
+    )
+    schema.add_argument("types", nargs="*", metavar="TYPE", help="job types (default: all)")
+    schema.add_argument(
+        "--typescript", action="store_true", help="print TypeScript type definitions instead"
+    )
+    schema.add_argument(
+        "--plugin",
+        "-p",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="load this plugin (repeatable) [env JOBRUNNER_PLUGINS; default: every installed one]",
+    )
+    _add_app(schema)
+
     completion = sub.add_parser(
         "completion", help="print the shell's tab-completion script for jobrunner"
     )
