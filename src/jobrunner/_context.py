@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Generic, cast
+from typing import Any, Generic, Protocol, cast
 
 import anyio
 import anyio.to_process
 import anyio.to_thread
 import attrs
 
-from ._backend import Backend, JobFilter
+from ._backend import JobFilter
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
 
@@ -36,12 +36,23 @@ class JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
+class JobStore(Protocol):
+    """What a running job uses of the backend: its checkpoint and its children. A `Backend`
+    is one; `jobrunner.testing` passes a recorder instead."""
+
+    async def job_checkpoint_set(
+        self, *, worker: str, job_id: int, attempt: int, key: str, value_json: str
+    ) -> bool: ...
+
+    async def job_list(self, query: JobFilter) -> list[Job]: ...
+
+
 @attrs.frozen(kw_only=True)
 class JobServices:
     """What a running job may use of the worker that runs it (one per worker)."""
 
     worker_id: str
-    backend: Backend  # checkpoints and children
+    backend: JobStore  # checkpoints and children
     enqueue_many: Callable[[Sequence[NewJob]], Awaitable[list[int]]]
     resources: Mapping[str, Any] = attrs.field(factory=dict)
     max_result_bytes: int = 1 << 20

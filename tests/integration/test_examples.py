@@ -165,3 +165,16 @@ def test_plugin_hello_installs_and_registers_its_entry_point(pg_url, pg_schema, 
     jr("run", "--plugin", "hello", "--burst")
     shown = json.loads(jr("jobs", "show", job_id, "--json"))
     assert (shown["status"], shown["result"]["greeting"]) == ("completed", "Hello, Grace!")
+
+
+async def test_the_plugins_md_test_of_plugin_hello_passes(monkeypatch):
+    """docs/plugins.md#testing-a-plugin: `run_job` on the example plugin, as written."""
+    from jr_docs import code_blocks
+
+    monkeypatch.syspath_prepend(str(EXAMPLES / "plugin-hello" / "src"))
+    text = (REPO / "docs" / "plugins.md").read_text("utf-8")
+    section = text.split("## Testing a plugin", 1)[1]
+    [source] = [body for lang, body in code_blocks(section) if lang == "python"]
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "plugins.md", "exec"), namespace)
+    await namespace["test_greet"]()
