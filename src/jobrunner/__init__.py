@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from ._errors import sole_exception as sole_exception
     from ._job import Job as Job
     from ._job import NewJob as NewJob
+    from ._metrics import MetricsServer as MetricsServer
+    from ._metrics import PrometheusObserver as PrometheusObserver
+    from ._observe import Observer as Observer
+    from ._observe import Observers as Observers
     from ._plugin import Handler as Handler
     from ._plugin import Plugin as Plugin
     from ._retry import RetryPolicy as RetryPolicy
@@ -51,6 +55,7 @@ if TYPE_CHECKING:
     from ._settings import parse_size as parse_size
     from ._status import JobStatus as JobStatus
     from ._status import OutcomeKind as OutcomeKind
+    from ._tracing import TracingObserver as TracingObserver
 
 
 def _exports() -> dict[str, str]:

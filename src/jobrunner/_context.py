@@ -15,6 +15,7 @@ import attrs
 from ._backend import JobFilter
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
+from ._tracing import current_traceparent
 
 if sys.version_info >= (3, 13):
     from typing import TypeVar
@@ -192,7 +193,8 @@ class JobContext(Generic[P]):
         max_attempts: int | None = None,
         child: bool = True,
     ) -> int:
-        """Enqueue a follow-up job (same user; linked as a child unless `child=False`)."""
+        """Enqueue a follow-up job (same user; linked as a child unless `child=False`; in the
+        current trace, when there is one)."""
         new = NewJob(
             type=type,
             payload={} if payload is None else payload,
@@ -202,17 +204,20 @@ class JobContext(Generic[P]):
             priority=priority,
             delay=delay,
             max_attempts=max_attempts,
+            traceparent=current_traceparent(),
         )
         [job_id] = await self._services.enqueue_many([new])
         return job_id
 
     async def enqueue_many(self, jobs: list[NewJob], *, child: bool = True) -> list[int]:
         """Enqueue follow-up jobs in one statement (same user; children unless `child=False`)."""
+        traceparent = current_traceparent()
         linked = [
             attrs.evolve(
                 job,
                 user_id=job.user_id or self.user_id,
                 parent_id=self.id if child else job.parent_id,
+                traceparent=job.traceparent or traceparent,
             )
             for job in jobs
         ]

@@ -42,6 +42,7 @@ COLUMNS: tuple[str, ...] = (
     "locked_by",
     "locked_until",
     "cancel_requested",
+    "traceparent",
 )
 
 
@@ -71,6 +72,7 @@ class Job:
     locked_by: str | None = None
     locked_until: dt.datetime | None = None
     cancel_requested: bool = False
+    traceparent: str | None = None  # W3C trace context of the enqueuer (OpenTelemetry)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -129,6 +131,9 @@ class NewJob:
     max_attempts: int | None = None
     run_at: dt.datetime | None = None
     delay: float | None = None
+    #: The W3C trace context the worker's span continues; `Runner.enqueue` and `ctx.enqueue`
+    #: fill it from the current OpenTelemetry span when it is left None.
+    traceparent: str | None = None
 
     def __attrs_post_init__(self) -> None:
         # One check for the text fields (bulk enqueues build many of these).
@@ -137,6 +142,7 @@ class NewJob:
         _check_text("type", self.type)
         _check_text("queue", self.queue)
         _check_text("user_id", self.user_id)
+        _check_text("traceparent", self.traceparent)
 
     def payload_json(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
         """The payload as JSON text, refusing what is not JSON or is too large."""
@@ -154,6 +160,7 @@ class NewJob:
             "max_attempts": self.max_attempts,
             "run_at": self.run_at,
             "delay": self.delay,
+            "traceparent": self.traceparent,
         }
 
 

@@ -240,6 +240,14 @@ class Settings:
         env="JOBRUNNER_LOG_FORMAT",
         parse=_one_of("text", "json"),
     )
+    tracing: bool = _option(
+        True,
+        "Trace each job attempt with OpenTelemetry, continuing the trace that enqueued it, "
+        "when an OpenTelemetry SDK is set up (jobrunner[otel]); off: the worker makes no spans "
+        "and Runner.enqueue stores no trace context.",
+        env="JOBRUNNER_TRACING",
+        parse=parse_bool,
+    )
     metrics_port: int | None = _option(
         None,
         "Serve Prometheus metrics, /healthz and /readyz on this port (jobrunner run; needs "

@@ -135,7 +135,8 @@ def test_workers_starting_at_once_on_a_new_file_migrate_it_once(tmp_path: Path):
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err.decode()
         said.append(err.decode().strip())
-    assert sorted(said) == ["already up to date"] * 3 + ["applied: 0001_initial, 0002_workers"]
+    applied = "applied: 0001_initial, 0002_workers, 0003_traceparent"
+    assert sorted(said) == ["already up to date"] * 3 + [applied]
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

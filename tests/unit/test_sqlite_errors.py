@@ -101,7 +101,7 @@ async def test_sharing_another_applications_database_on_purpose(tmp_path: Path):
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
     backend = await opened(path, allow_other_tables=True)
     try:
-        assert await migrate(backend) == ["0001_initial", "0002_workers"]
+        assert await migrate(backend) == ["0001_initial", "0002_workers", "0003_traceparent"]
         await check_schema(backend)
         # Enqueue inside the application's own transaction, on its own connection.
         app = sqlite3.connect(path)

@@ -1,9 +1,11 @@
 -- job_insert --
 -- Enqueue one job; unset values take the table's defaults.
-INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
+                   traceparent)
 VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload)s::jsonb,
         %(max_attempts)s,
-        coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))))
+        coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))),
+        %(traceparent)s)
 RETURNING id
 
 -- job_insert_many --
@@ -11,18 +13,19 @@ RETURNING id
 -- JSON array; a column with one value for every job comes as that value (`type`, `queue`,
 -- `priority`) or, when it is null for every job, as an empty array (ROWS FROM pads it with
 -- nulls): a bulk enqueue then binds three parameters, not nine arrays of thousands.
-INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at)
+INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
+                   traceparent)
 SELECT coalesce(t.type, %(type)s), coalesce(t.queue, %(queue)s), t.user_id, t.parent_id,
        coalesce(t.priority, %(priority)s), t.payload, t.max_attempts,
-       coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
+       coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0))), t.traceparent
 FROM ROWS FROM (
          jsonb_array_elements(%(payloads)s::jsonb),
          unnest(%(types)b::text[]), unnest(%(queues)b::text[]), unnest(%(user_ids)b::text[]),
          unnest(%(parent_ids)b::bigint[]), unnest(%(priorities)b::int[]),
          unnest(%(max_attempts)b::int[]), unnest(%(run_ats)b::timestamptz[]),
-         unnest(%(delays)b::float8[])
+         unnest(%(delays)b::float8[]), unnest(%(traceparents)b::text[])
      ) WITH ORDINALITY AS t(payload, type, queue, user_id, parent_id, priority, max_attempts,
-                            run_at, delay, ord)
+                            run_at, delay, traceparent, ord)
 ORDER BY t.ord
 RETURNING id
 

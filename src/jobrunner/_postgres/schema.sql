@@ -23,7 +23,8 @@ CREATE TABLE {job} (
     finished_at       timestamptz,
     locked_by         text,
     locked_until      timestamptz,
-    cancel_requested  boolean     NOT NULL DEFAULT false
+    cancel_requested  boolean     NOT NULL DEFAULT false,
+    traceparent       text  -- W3C trace context of the enqueuer; the worker's spans continue it
 );
 
 -- Claiming reads only pending rows, so finished rows never slow it down.

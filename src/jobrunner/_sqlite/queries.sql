@@ -1,8 +1,9 @@
 -- job_insert --
 -- Enqueue one job (run once per job inside one transaction, so ids match the input order).
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   created_at)
-VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now)
+                   created_at, traceparent)
+VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now,
+        :traceparent)
 RETURNING id
 
 -- job_claim_candidates --
@@ -44,7 +45,7 @@ SELECT json_group_array(json_object(
     'started_at', CAST(round(started_at * 1000000) AS INTEGER),
     'finished_at', CAST(round(finished_at * 1000000) AS INTEGER),
     'locked_until', CAST(round(locked_until * 1000000) AS INTEGER),
-    'locked_by', locked_by, 'cancel_requested', cancel_requested))
+    'locked_by', locked_by, 'cancel_requested', cancel_requested, 'traceparent', traceparent))
 FROM {job}
 WHERE id IN (SELECT value FROM json_each(:ids))
 
