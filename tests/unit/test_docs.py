@@ -82,11 +82,17 @@ def test_readme_opens_with_the_two_commands():
     assert text.index("```") < 200, "the commands come first"
     lines = shell_lines(lang, body)
     assert len(lines) == 2
-    install_and_run, test = lines
-    assert install_and_run.startswith("pip install -e . -e ./plugins/cineqo && jobrunner run ")
-    assert parse_error(jobrunner_commands(install_and_run)[0]) is None
+    run, test = lines
+    # A fresh Debian or Ubuntu refuses `pip install` into the system's Python (PEP 668): the
+    # first command makes its own virtual environment and runs the worker from it.
+    assert run.startswith("scripts/run ") and "pip install" not in run
+    assert parse_error(["run", *run.split()[1:]]) is None
+    script = (REPO / "scripts" / "run").read_text()
+    assert 'exec "$VENV/bin/jobrunner" run "$@"' in script
+    assert '-e "$REPO[binary]" -e "$REPO/plugins/cineqo"' in script
     assert test == "scripts/test"
-    assert (REPO / "scripts" / "test").exists()
+    for name in ("run", "test"):
+        assert (REPO / "scripts" / name).stat().st_mode & 0o111, f"scripts/{name} is executable"
     assert (REPO / "plugins" / "cineqo" / "pyproject.toml").exists()
 
 
