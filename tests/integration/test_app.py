@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,3 +169,26 @@ def test_the_getting_started_handler_runs_as_documented(tmp_path):
     job_id = jr(tmp_path, *[a for a in enqueue if a != "--wait"]).stdout.strip()
     jr(tmp_path, *[a for a in run if a != "--reload"], "--burst")
     assert show(tmp_path, job_id)["result"] == {"greeting": "Hello, Ada!"}
+
+
+def test_the_getting_started_worker_log_is_what_the_sqlite_default_writes(tmp_path):
+    text = (REPO / "docs" / "getting-started.md").read_text("utf-8")
+    section = text.split("## Run a worker", 1)[1].split("\n## ", 1)[0]
+    [log] = [body for lang, body in code_blocks(section) if lang == "text"]
+    documented = [line.split(": ", 1)[1] for line in log.splitlines()]
+    # No DATABASE_URL (empty is unset): the SQLite default, ./jobrunner.db.
+    env = {"DATABASE_URL": "", "JOBRUNNER_LOG_FORMAT": "text", "JOBRUNNER_LOG_LEVEL": "info"}
+    out = jr(tmp_path, "run", "--plugin", "diag", "--burst", env=env)
+    written = [line.split(": ", 1)[1] for line in out.stderr.splitlines() if ": " in line]
+    starting = re.compile(r"jobrunner starting: SQLite (\S+)/jobrunner\.db table job; plugins diag")
+    assert starting.match(documented[0]) and starting.match(written[0])
+    assert starting.match(written[0])[1] == str(tmp_path.resolve())
+    assert (
+        documented[1]
+        == written[1]
+        == ("applied migrations: 0001_initial, 0002_workers, 0003_traceparent")
+    )
+    started = re.compile(
+        r"worker \S+ started: 3 job types, concurrency 5, listening for notifications"
+    )
+    assert started.fullmatch(documented[2]) and started.fullmatch(written[2])

@@ -150,3 +150,37 @@ def test_the_generator_replaces_only_its_block():
     )
     with pytest.raises(ValueError, match="markers"):
         gen.render("no markers here", "x", "new")
+
+
+# Pages whose Python examples are whole (imports included); concepts.md shows fragments.
+WHOLE_EXAMPLES = ["embedding.md", "getting-started.md", "monitoring.md", "plugins.md", "testing.md"]
+
+
+@pytest.mark.parametrize("page", WHOLE_EXAMPLES)
+def test_python_examples_name_only_what_they_import_or_define(page):
+    """Each page's examples, read in order, use no undefined name (e.g. a class not imported).
+    Blocks that are not Python statements (a signature shown with `*`) are skipped."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kept = []
+    for lang, body in code_blocks((REPO / "docs" / page).read_text("utf-8")):
+        if lang != "python":
+            continue
+        try:
+            compile(body, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        except SyntaxError:
+            continue
+        kept.append(body)
+    assert kept, page
+    ruff = Path(sys.executable).with_name("ruff")
+    name = page.replace(".md", "_examples.py")
+    done = subprocess.run(
+        [ruff, "check", "--select", "F821", "--no-cache", "--stdin-filename", name, "-"],
+        input="\n".join(kept),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
