@@ -32,11 +32,7 @@ def _end(name: str) -> str:
 
 
 def _default(text: str) -> str:
-    if text == "None":
-        return "unset"
-    if text in {"True", "False"}:
-        return f"`{text.lower()}`"
-    return f"`{text.strip(chr(39))}`"
+    return f"`{text}`" if text else "unset"
 
 
 def _cell(text: str) -> str:
@@ -53,7 +49,7 @@ def settings_table() -> str:
     ]
     for flag, env, default, help_text in reference_table():
         shown = f"`{flag}`"
-        if default in {"True", "False"}:
+        if default in {"true", "false"}:
             shown += f" / `--no-{flag[2:]}`"
         env_cell = f"`{env}`" if env else ""
         lines.append(f"| {shown} | {env_cell} | {_default(default)} | {_cell(help_text)} |")

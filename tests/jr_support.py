@@ -39,3 +39,21 @@ def block_thread(ctx) -> str:
     time.sleep(ctx.payload["seconds"])
     ctx.progress(1.0, "slept in a thread")
     return "woke"
+
+
+try:  # pydantic is a dependency of jobrunner; kept importable here for worker processes
+    from pydantic import BaseModel as _BaseModel
+except ImportError:  # pragma: no cover
+    _BaseModel = object  # type: ignore[assignment,misc]
+
+
+class Shout(_BaseModel):  # type: ignore[misc,valid-type]
+    """A payload type for `run_in="process"` tests: importable by the worker process."""
+
+    text: str
+    times: int = 1
+
+
+def shout(payload: Shout) -> dict:
+    """A process handler that receives its validated payload, not the raw JSON."""
+    return {"kind": type(payload).__name__, "shout": payload.text.upper() * payload.times}

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from ._limits import LimitState as LimitState
     from ._limits import Rate as Rate
     from ._limits import TypeLimits as TypeLimits
+    from ._metrics import MetricsServer as MetricsServer
+    from ._metrics import PrometheusObserver as PrometheusObserver
+    from ._observe import Observer as Observer
+    from ._observe import Observers as Observers
     from ._plugin import Handler as Handler
     from ._plugin import Plugin as Plugin
     from ._retry import RetryPolicy as RetryPolicy
@@ -55,6 +59,7 @@ if TYPE_CHECKING:
     from ._settings import parse_size as parse_size
     from ._status import JobStatus as JobStatus
     from ._status import OutcomeKind as OutcomeKind
+    from ._tracing import TracingObserver as TracingObserver
 
 
 def _exports() -> dict[str, str]:

@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, cast
 
 import anyio
 import anyio.to_process
 import anyio.to_thread
 import attrs
 
-from ._backend import Backend, JobFilter
+from ._backend import JobFilter
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
+from ._tracing import current_traceparent
+
+if sys.version_info >= (3, 13):
+    from typing import TypeVar
+else:  # a TypeVar with a default: a bare `JobContext` is `JobContext[Any]`
+    from typing_extensions import TypeVar
 
 T = TypeVar("T")
+#: The handler's payload type, as `ctx.data` returns it (`JobContext[SleepPayload]`).
+P = TypeVar("P", default=Any)
+_NO_DATA: Any = object()
 
 
 class JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
@@ -27,22 +37,35 @@ class JobLogAdapter(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs
 
 
+class JobStore(Protocol):
+    """What a running job uses of the backend: its checkpoint and its children. A `Backend`
+    is one; `jobrunner.testing` passes a recorder instead."""
+
+    async def job_checkpoint_set(
+        self, *, worker: str, job_id: int, attempt: int, key: str, value_json: str
+    ) -> bool: ...
+
+    async def job_list(self, query: JobFilter) -> list[Job]: ...
+
+
 @attrs.frozen(kw_only=True)
 class JobServices:
     """What a running job may use of the worker that runs it (one per worker)."""
 
     worker_id: str
-    backend: Backend  # checkpoints and children
+    backend: JobStore  # checkpoints and children
     enqueue_many: Callable[[Sequence[NewJob]], Awaitable[list[int]]]
     resources: Mapping[str, Any] = attrs.field(factory=dict)
     max_result_bytes: int = 1 << 20
 
 
 @attrs.define(eq=False)
-class JobContext:
+class JobContext(Generic[P]):
     """The running job as its handler sees it.
 
-    - `payload`, `id`, `attempt`, `user_id`, `type`, `job` describe the job;
+    - `payload`, `id`, `attempt`, `user_id`, `type`, `job` describe the job; `data` is the
+      payload validated into the handler's payload type (`payload=` on the handler), so
+      `ctx: JobContext[SleepPayload]` gives `ctx.data.seconds` a type;
     - `log` is a logger that adds the job's id, type and attempt to each line;
     - `progress(fraction, message)` reports progress (stored, throttled);
     - `await enqueue(...)` adds follow-up jobs, linked to this one as their parent;
@@ -61,6 +84,7 @@ class JobContext:
     progress_dirty: bool = attrs.field(default=False, init=False)
     cancel_requested: bool = attrs.field(default=False, init=False)
     _saved: dict[str, Any] | None = attrs.field(default=None, init=False)
+    _data: Any = attrs.field(default=_NO_DATA, init=False, repr=False)
 
     @property
     def _checkpoint(self) -> dict[str, Any]:
@@ -106,7 +130,19 @@ class JobContext:
 
     @property
     def payload(self) -> Any:
+        """The payload as stored: plain JSON values."""
         return self.job.payload
+
+    @property
+    def data(self) -> P:
+        """The payload as an instance of the handler's payload type, checked before the
+        handler started."""
+        if self._data is _NO_DATA:
+            raise ConfigurationError(
+                f"{self.type} declares no payload type (payload= on its handler): "
+                "read ctx.payload instead"
+            )
+        return cast(P, self._data)
 
     @property
     def checkpoint(self) -> dict[str, Any]:
@@ -157,7 +193,8 @@ class JobContext:
         max_attempts: int | None = None,
         child: bool = True,
     ) -> int:
-        """Enqueue a follow-up job (same user; linked as a child unless `child=False`)."""
+        """Enqueue a follow-up job (same user; linked as a child unless `child=False`; in the
+        current trace, when there is one)."""
         new = NewJob(
             type=type,
             payload={} if payload is None else payload,
@@ -167,17 +204,20 @@ class JobContext:
             priority=priority,
             delay=delay,
             max_attempts=max_attempts,
+            traceparent=current_traceparent(),
         )
         [job_id] = await self._services.enqueue_many([new])
         return job_id
 
     async def enqueue_many(self, jobs: list[NewJob], *, child: bool = True) -> list[int]:
         """Enqueue follow-up jobs in one statement (same user; children unless `child=False`)."""
+        traceparent = current_traceparent()
         linked = [
             attrs.evolve(
                 job,
                 user_id=job.user_id or self.user_id,
                 parent_id=self.id if child else job.parent_id,
+                traceparent=job.traceparent or traceparent,
             )
             for job in jobs
         ]
@@ -195,3 +235,8 @@ class JobContext:
     async def run_in_process(self, func: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound `func` in a worker process (it must be importable and picklable)."""
         return await anyio.to_process.run_sync(func, *args, cancellable=True)
+
+
+def bind_data(ctx: JobContext[Any], data: Any) -> None:
+    """Give the context its validated payload (before the handler runs)."""
+    ctx._data = data

@@ -5,12 +5,40 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+from pydantic import BaseModel, ConfigDict, Field
 
 from ._context import JobContext
-from ._errors import PayloadError, PermanentFailure, RateLimited
+from ._errors import PermanentFailure, RateLimited
 from ._plugin import Plugin
 
 plugin = Plugin("diag")
+
+
+class SleepPayload(BaseModel):
+    """What `diag.sleep` takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    seconds: float = Field(1.0, ge=0, le=86400, description="How long to sleep, in seconds.")
+
+
+class FailPayload(BaseModel):
+    """What `diag.fail` takes."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    message: str = Field(
+        "diag.fail was asked to fail", max_length=10_000, description="The error to raise."
+    )
+    permanent: bool = Field(
+        False, description="Fail for good at once (PermanentFailure) instead of being retried."
+    )
+    rate_limited: float | None = Field(
+        None,
+        ge=0,
+        le=86400,
+        description="Raise RateLimited with this retry_after (seconds): the type pauses.",
+    )
 
 
 @plugin.handler("diag.noop", max_attempts=1)
@@ -19,10 +47,10 @@ async def noop(ctx: JobContext) -> None:
     return None
 
 
-@plugin.handler("diag.sleep", max_attempts=1)
-async def sleep(ctx: JobContext) -> dict[str, Any]:
+@plugin.handler("diag.sleep", max_attempts=1, payload=SleepPayload)
+async def sleep(ctx: JobContext[SleepPayload]) -> dict[str, Any]:
     """Await `seconds` (default 1), reporting progress."""
-    seconds = _number(ctx.payload, "seconds", 1.0)
+    seconds = ctx.data.seconds
     steps = max(1, min(int(seconds * 10), 100))
     for step in range(steps):
         await anyio.sleep(seconds / steps)
@@ -30,23 +58,12 @@ async def sleep(ctx: JobContext) -> dict[str, Any]:
     return {"slept": seconds}
 
 
-@plugin.handler("diag.fail", max_attempts=3)
-async def fail(ctx: JobContext) -> None:
-    """Raise `message`; permanent when `permanent` is true; `rate_limited: seconds` raises
-    RateLimited (the type pauses cluster-wide for that long)."""
-    payload = ctx.payload if isinstance(ctx.payload, dict) else {}
-    message = str(payload.get("message", "diag.fail was asked to fail"))
-    if payload.get("rate_limited") is not None:
-        raise RateLimited(message, retry_after=_number(payload, "rate_limited", 0.0))
-    if payload.get("permanent"):
-        raise PermanentFailure(message)
-    raise RuntimeError(message)
-
-
-def _number(payload: Any, key: str, default: float) -> float:
-    if not isinstance(payload, dict):
-        raise PayloadError(f"payload must be a JSON object, got {type(payload).__name__}")
-    value = payload.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
-        raise PayloadError(f"{key} must be a number of seconds between 0 and 86400, got {value!r}")
-    return float(value)
+@plugin.handler("diag.fail", max_attempts=3, payload=FailPayload)
+async def fail(ctx: JobContext[FailPayload]) -> None:
+    """Raise `message`; permanent when `permanent` is true; with `rate_limited` (seconds),
+    raise RateLimited instead (the type pauses cluster-wide for that long)."""
+    if ctx.data.rate_limited is not None:
+        raise RateLimited(ctx.data.message, retry_after=ctx.data.rate_limited)
+    if ctx.data.permanent:
+        raise PermanentFailure(ctx.data.message)
+    raise RuntimeError(ctx.data.message)

@@ -1,13 +1,19 @@
-"""Find plugins through the `jobrunner.plugins` entry-point group, loading only those asked for."""
+"""Find plugins: installed ones through the `jobrunner.plugins` entry-point group, loading only
+those asked for, and a project's own as `module:attribute` (`jobrunner run --app`)."""
 
 from __future__ import annotations
 
+import importlib
 import logging
+import sys
+from collections.abc import Iterable
 from importlib.metadata import EntryPoint, entry_points
+from operator import attrgetter
+from pathlib import Path
 
 import attrs
 
-from ._errors import PluginError, PluginLoadError, PluginNotFound
+from ._errors import ConfigurationError, PluginError, PluginLoadError, PluginNotFound
 from ._plugin import Plugin
 
 GROUP = "jobrunner.plugins"
@@ -73,6 +79,12 @@ def load(name: str) -> Plugin:
 
 def load_many(names: list[str]) -> list[Plugin]:
     plugins = [load(name) for name in dict.fromkeys(names)]
+    check_unique(plugins)
+    return plugins
+
+
+def check_unique(plugins: Iterable[Plugin]) -> None:
+    """Refuse two plugins that provide the same job type."""
     seen: dict[str, str] = {}
     for plugin in plugins:
         for job_type in plugin.handlers:
@@ -81,4 +93,52 @@ def load_many(names: list[str]) -> list[Plugin]:
                     f"job type {job_type!r} is provided by both {seen[job_type]} and {plugin.name}"
                 )
             seen[job_type] = plugin.name
-    return plugins
+
+
+def split_app(spec: str) -> tuple[str, str]:
+    """(module, attribute) of `module:attribute`, or a ConfigurationError saying how to write it."""
+    module, sep, attribute = spec.strip().partition(":")
+    if not sep or not module or not attribute:
+        raise ConfigurationError(
+            f"--app {spec!r}: write module:attribute, e.g. myjobs:plugin "
+            "(a Plugin, or a function that returns one)"
+        )
+    return module, attribute
+
+
+def load_app(spec: str, *, folder: Path | None = None) -> Plugin:
+    """The `Plugin` named by `module:attribute` (the attribute may be dotted, and may be a
+    function that returns the plugin), imported like `python -m` would: from the current
+    directory (or `folder`) first, then `sys.path`. No packaging or entry point needed."""
+    module_name, attribute = split_app(spec)
+    where = str((Path.cwd() if folder is None else folder).resolve())
+    if where not in sys.path:
+        sys.path.insert(0, where)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name or module_name.startswith(f"{exc.name}."):
+            raise PluginNotFound(
+                f"--app {spec!r}: no module named {exc.name!r} in {where} or on sys.path"
+            ) from None
+        raise _failed(spec, exc) from exc
+    except Exception as exc:
+        raise _failed(spec, exc) from exc
+    try:
+        obj = attrgetter(attribute)(module)
+    except AttributeError:
+        raise PluginError(
+            f"--app {spec!r}: module {module_name} ({module.__file__}) has no {attribute!r}"
+        ) from None
+    if callable(obj) and not isinstance(obj, Plugin):
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise _failed(spec, exc) from exc
+    if not isinstance(obj, Plugin):
+        raise PluginError(f"--app {spec!r} is {type(obj).__name__}, not a jobrunner.Plugin")
+    return obj
+
+
+def _failed(spec: str, exc: BaseException) -> PluginLoadError:
+    return PluginLoadError(f"--app {spec!r} failed to load: {type(exc).__name__}: {exc}")

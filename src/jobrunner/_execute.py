@@ -10,7 +10,7 @@ import anyio.to_thread
 
 from ._attempt import Attempt, SettlePolicy, settle
 from ._backend import Outcome
-from ._context import JobContext
+from ._context import JobContext, bind_data
 from ._errors import PayloadError, sole_exception
 from ._job import UnreadableJSON
 from ._plugin import Handler
@@ -30,6 +30,8 @@ async def run_attempt(attempt: Attempt, policy: SettlePolicy) -> Outcome | None:
         try:
             if isinstance(job.payload, UnreadableJSON):
                 raise PayloadError(f"payload is not usable JSON: {job.payload}")
+            if handler.payload is not None:  # a bad payload fails now, on its first attempt
+                bind_data(attempt.ctx, handler.payload.validate(job.payload, job_type=job.type))
             if handler.timeout:
                 with anyio.fail_after(handler.timeout):
                     result = await _call(handler, attempt.ctx)
@@ -48,5 +50,6 @@ async def _call(handler: Handler, ctx: JobContext) -> Any:
     if handler.run_in == "thread":
         return await anyio.to_thread.run_sync(handler.func, ctx, abandon_on_cancel=True)
     if handler.run_in == "process":
-        return await anyio.to_process.run_sync(handler.func, ctx.payload, cancellable=True)
+        payload = ctx.data if handler.payload is not None else ctx.payload
+        return await anyio.to_process.run_sync(handler.func, payload, cancellable=True)
     return await handler.func(ctx)

@@ -43,6 +43,7 @@ COLUMNS: tuple[str, ...] = (
     "locked_until",
     "cancel_requested",
     "turn",
+    "traceparent",
 )
 
 
@@ -73,6 +74,7 @@ class Job:
     locked_until: dt.datetime | None = None
     cancel_requested: bool = False
     turn: int = 0  # its place in its user's line (fair claiming)
+    traceparent: str | None = None  # W3C trace context of the enqueuer (OpenTelemetry)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -131,6 +133,9 @@ class NewJob:
     max_attempts: int | None = None
     run_at: dt.datetime | None = None
     delay: float | None = None
+    #: The W3C trace context the worker's span continues; `Runner.enqueue` and `ctx.enqueue`
+    #: fill it from the current OpenTelemetry span when it is left None.
+    traceparent: str | None = None
 
     def __attrs_post_init__(self) -> None:
         # One check for the text fields (bulk enqueues build many of these).
@@ -139,6 +144,7 @@ class NewJob:
         _check_text("type", self.type)
         _check_text("queue", self.queue)
         _check_text("user_id", self.user_id)
+        _check_text("traceparent", self.traceparent)
 
     def payload_json(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
         """The payload as JSON text, refusing what is not JSON or is too large."""
@@ -156,6 +162,7 @@ class NewJob:
             "max_attempts": self.max_attempts,
             "run_at": self.run_at,
             "delay": self.delay,
+            "traceparent": self.traceparent,
         }
 
 
@@ -175,10 +182,21 @@ def safe_json_loads(data: str | bytes) -> Any:
 # JSONEncoder builds a new C encoder per encode(). This one is built once; without a
 # `markers` dict it skips the circular-reference bookkeeping (a cycle then ends in
 # RecursionError, refused like any other unserialisable value).
-_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+def _model_json(value: Any) -> Any:
+    """What JSON cannot hold as it is: a pydantic model (a typed payload or result) becomes
+    its JSON form; anything else is refused. Called only for such values: plain JSON never
+    pays for it."""
+    if getattr(type(value), "__pydantic_serializer__", None) is not None:
+        return value.model_dump(mode="json")
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_model_json
+)
 _C_ENCODE = (
     json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, False
+        None, _model_json, json.encoder.encode_basestring, None, ":", ",", False, False, False
     )
     if json.encoder.c_make_encoder is not None  # type: ignore[attr-defined]
     else None

@@ -116,7 +116,9 @@ def health(worker: Worker | None) -> tuple[bool, bool, dict[str, Any]]:
 
 @attrs.define(eq=False)
 class MetricsServer:
-    """The HTTP side: a stdlib server in a daemon thread; the event loop never blocks on it."""
+    """`/metrics` (the observer's), `/healthz` and `/readyz` (the runner's worker) over HTTP:
+    a stdlib server in a daemon thread, so the event loop never blocks on it. `start()`,
+    then `close()`; `port=0` takes a free port (read `port` after `start()`)."""
 
     runner: Runner
     observer: PrometheusObserver
@@ -159,6 +161,11 @@ class MetricsServer:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+    async def refresh_queue_gauges(self) -> None:
+        """Keep the queue depth and oldest-pending gauges fresh, until cancelled (run it in
+        a task beside the Runner)."""
+        await refresh_queue_gauges(self.runner, self.observer)
 
 
 async def refresh_queue_gauges(runner: Runner, observer: PrometheusObserver) -> None:

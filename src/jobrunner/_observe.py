@@ -10,11 +10,23 @@ from ._status import OutcomeKind
 
 
 class Observer:
-    """Told about what the worker does; metrics subclass it. Every method is optional."""
+    """Told about what the worker does; metrics, Sentry and tracing subclass it. Every method
+    is optional. For one attempt the order is `job_started`, `job_running` (unless it was
+    handed back before it started), `job_raised` (an unexpected exception only), then
+    `job_ended`, or `job_lost` when the worker lost the job's lease."""
 
-    def job_started(self, job: Job) -> None: ...
+    def job_started(self, job: Job) -> None:
+        """The worker claimed the job (it may wait a moment for a free executor)."""
+
+    def job_running(self, job: Job) -> None:
+        """The job's handler is about to run, in the task that runs it (a tracer makes its
+        span current here); `job_ended` follows in the same task."""
 
     def job_ended(self, job: Job, kind: OutcomeKind, duration: float) -> None: ...
+
+    def job_lost(self, job: Job) -> None:
+        """The worker lost the job's lease while it ran: its outcome is not written (another
+        worker may run the job now). Ends the attempt instead of `job_ended`."""
 
     def jobs_rescued(self, rescued: Sequence[Rescued]) -> None: ...
 
@@ -34,9 +46,17 @@ class Observers(Observer):
         for o in self.observers:
             o.job_started(job)
 
+    def job_running(self, job: Job) -> None:
+        for o in self.observers:
+            o.job_running(job)
+
     def job_ended(self, job: Job, kind: OutcomeKind, duration: float) -> None:
         for o in self.observers:
             o.job_ended(job, kind, duration)
+
+    def job_lost(self, job: Job) -> None:
+        for o in self.observers:
+            o.job_lost(job)
 
     def jobs_rescued(self, rescued: Sequence[Rescued]) -> None:
         for o in self.observers:

@@ -10,6 +10,7 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._limits import Rate, TypeLimits
+from ._payload import PayloadModel, as_payload_model
 from ._retry import DEFAULT_RETRY, RetryPolicy
 
 HandlerFunc = Callable[..., Any]
@@ -41,6 +42,9 @@ class Handler:
     global_concurrency: int | None = attrs.field(default=None)
     per_user_concurrency: int | None = attrs.field(default=None)
     rate: Rate | None = attrs.field(default=None, converter=_rate)
+    # The payload's type (a pydantic model, a dataclass, a TypedDict): checked before the
+    # handler runs, handed to it as `ctx.data`, published as JSON Schema. None: any JSON.
+    payload: PayloadModel | None = attrs.field(default=None, converter=as_payload_model)
 
     @concurrency.validator
     @global_concurrency.validator
@@ -100,6 +104,7 @@ class Plugin:
         global_concurrency: int | None = None,
         per_user_concurrency: int | None = None,
         rate: str | Rate | None = None,
+        payload: Any = None,
     ) -> Callable[[HandlerFunc], HandlerFunc]:
         """Register the decorated function as the handler of `type`.
 
@@ -112,6 +117,11 @@ class Plugin:
         `per_user_concurrency` (per `user_id`) and `rate` (`"60/1m"`: starts per period,
         spaced evenly) hold across every worker of the cluster. These are defaults:
         `jobrunner limits set` overrides them at run time (docs/limits.md).
+
+        `payload` declares the payload's type (a pydantic model, a dataclass or a TypedDict):
+        a job whose payload does not fit fails at once with a `PayloadError` naming the field,
+        the handler reads the validated value as `ctx.data` (a "process" handler receives it
+        instead of the raw payload), and `jobrunner schema` publishes it as JSON Schema.
         """
 
         def register(func: HandlerFunc) -> HandlerFunc:
@@ -130,6 +140,7 @@ class Plugin:
                     global_concurrency=global_concurrency,
                     per_user_concurrency=per_user_concurrency,
                     rate=_rate(rate),
+                    payload=payload,
                 )
             )
             return func

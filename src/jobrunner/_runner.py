@@ -11,19 +11,22 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+import attrs
 
 from ._backend import Backend, JobFilter, TypeStats, Wakeup
 from ._connect import backend_from_settings
-from ._discovery import load_many
+from ._discovery import check_unique, load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
 from ._limits import LimitState, Rate, TypeLimits
-from ._observe import Observer
+from ._observe import Observer, Observers
 from ._plugin import Handler, Plugin
 from ._schema import check_schema, migrate
 from ._secrets import register_secrets
 from ._settings import Settings
 from ._status import JobStatus
+from ._tracing import available as tracing_available
+from ._tracing import current_traceparent
 from ._worker import Worker
 
 log = logging.getLogger("jobrunner")
@@ -61,6 +64,7 @@ class Runner:
         self._extra_handlers = list(handlers)
         self._run_worker = worker
         self._observer = observer or Observer()
+        self._tracing = self.settings.tracing and tracing_available()
         self.plugins: list[Plugin] = []
         self.handlers: dict[str, Handler] = {}
         self.not_ready: dict[str, str] = {}
@@ -113,6 +117,7 @@ class Runner:
         self.handlers, self.not_ready = {}, {}
         names = [p for p in self._plugin_specs if isinstance(p, str)]
         self.plugins = load_many(names) + [p for p in self._plugin_specs if isinstance(p, Plugin)]
+        check_unique(self.plugins)
         for plugin in self.plugins:
             for job_type, reason in plugin.readiness(self._env).items():
                 if reason:
@@ -147,8 +152,21 @@ class Runner:
             settings=self.settings,
             resources=resources,
             memory_probe=_rss_bytes,
-            observer=self._observer,
+            observer=self._with_tracing(self._observer),
         )
+
+    def _with_tracing(self, observer: Observer) -> Observer:
+        """The observer, with a TracingObserver beside it when tracing is on and possible
+        (and none was given)."""
+        from . import _tracing
+
+        given = observer.observers if isinstance(observer, Observers) else [observer]
+        if any(isinstance(o, _tracing.TracingObserver) for o in given):
+            return observer
+        if not self._tracing or not _tracing.configured():
+            return observer
+        tracer = _tracing.TracingObserver()
+        return tracer if type(observer) is Observer else Observers([*given, tracer])
 
     async def _background(self) -> None:
         assert self.worker is not None
@@ -191,7 +209,8 @@ class Runner:
         delay: float | None = None,
         connection: Any = None,
     ) -> int:
-        """Enqueue one job and return its id. Pass `connection` to enqueue in your transaction."""
+        """Enqueue one job and return its id. Pass `connection` to enqueue in your transaction.
+        With tracing on, the job carries the current span's trace context."""
         job = NewJob(
             type=type,
             payload={} if payload is None else payload,
@@ -202,18 +221,34 @@ class Runner:
             max_attempts=max_attempts,
             run_at=run_at,
             delay=delay,
+            traceparent=current_traceparent() if self._tracing else None,
         )
         [job_id] = await self.enqueue_many([job], connection=connection)
         return job_id
 
     async def enqueue_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[int]:
-        """Enqueue many jobs in one statement; ids in input order."""
+        """Enqueue many jobs in one statement; ids in input order. A job whose type this
+        runner's plugins declare a payload type for is checked against it first."""
+        self._check_payloads(jobs)
+        traceparent = current_traceparent() if self._tracing else None
+        if traceparent is not None:
+            jobs = [j if j.traceparent else attrs.evolve(j, traceparent=traceparent) for j in jobs]
         ids = await self.backend.job_insert_many(
             jobs, connection=connection, max_payload_bytes=self.settings.max_payload_bytes
         )
         if self.worker is not None and connection is None:
             self.worker.wake()
         return ids
+
+    def _check_payloads(self, jobs: Sequence[NewJob]) -> None:
+        """Refuse, before anything is written, a payload its handler's payload type refuses."""
+        handlers = self.handlers
+        if not handlers:
+            return
+        for job in jobs:
+            handler = handlers.get(job.type)
+            if handler is not None and handler.payload is not None:
+                handler.payload.validate(job.payload, job_type=job.type)
 
     # -- inspection ------------------------------------------------------------------------
 

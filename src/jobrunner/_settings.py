@@ -54,16 +54,64 @@ def parse_size(text: str | int) -> int:
     return int(float(match[1]) * 1024 ** " kmg".index(match[2] or " "))
 
 
+def _whole(text: str | int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigurationError(f"not a whole number: {text!r}") from None
+
+
+def parse_port(text: str | int) -> int:
+    """A TCP port number, 1 to 65535 (0: any free port, for tests)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise ConfigurationError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"not a port number: {text!r} (use 1 to 65535)")
+    return port
+
+
 def _queues(text: str | list[str] | None) -> list[str] | None:
     if text is None or isinstance(text, list):
         return text or None
     return [q.strip() for q in text.split(",") if q.strip()] or None
 
 
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        value = text.strip().lower()
+        if value not in choices:
+            raise ConfigurationError(f"not one of {', '.join(choices)}: {text!r}")
+        return value
+
+    parse.choices = choices  # type: ignore[attr-defined]
+    return parse
+
+
+# The placeholder a flag's help shows for its value, by how the value is read.
+_METAVARS: dict[Callable[[Any], Any], str] = {
+    _whole: "N",
+    parse_duration: "DURATION",
+    parse_size: "SIZE",
+    parse_port: "PORT",
+    _queues: "Q1,Q2",
+}
+
+
 def _option(
-    default: Any, help: str, *, env: str | None = None, parse: Callable[[Any], Any] = str
+    default: Any,
+    help: str,
+    *,
+    env: str | None = None,
+    parse: Callable[[Any], Any] = str,
+    metavar: str | None = None,
 ) -> Any:
-    return attrs.field(default=default, metadata={"help": help, "env": env, "parse": parse})
+    choices = getattr(parse, "choices", None)
+    shown = metavar or ("{" + ",".join(choices) + "}" if choices else _METAVARS.get(parse, "TEXT"))
+    return attrs.field(
+        default=default, metadata={"help": help, "env": env, "parse": parse, "metavar": shown}
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -74,11 +122,14 @@ class Settings:
         None,
         "Where jobs live: postgresql://… or sqlite:///path. Unset: a SQLite file ./jobrunner.db.",
         env="DATABASE_URL",
+        metavar="URL",
     )
-    schema: str = _option("public", "PostgreSQL schema of the job table.", env="JOBRUNNER_SCHEMA")
-    table: str = _option("job", "Name of the job table.", env="JOBRUNNER_TABLE")
+    schema: str = _option(
+        "public", "PostgreSQL schema of the job table.", env="JOBRUNNER_SCHEMA", metavar="NAME"
+    )
+    table: str = _option("job", "Name of the job table.", env="JOBRUNNER_TABLE", metavar="NAME")
     concurrency: int = _option(
-        5, "Jobs run at once by one worker process.", env="JOBRUNNER_CONCURRENCY", parse=int
+        5, "Jobs run at once by one worker process.", env="JOBRUNNER_CONCURRENCY", parse=_whole
     )
     poll_interval: float | None = _option(
         None,
@@ -104,6 +155,7 @@ class Settings:
         "Where to LISTEN when not the database URL: a direct or session-mode connection, "
         "for workers that reach PostgreSQL through a pooler in transaction mode.",
         env="JOBRUNNER_LISTEN_URL",
+        metavar="URL",
     )
     prepare: bool = _option(
         True,
@@ -155,7 +207,7 @@ class Settings:
         parse=parse_size,
     )
     claim_batch: int = _option(
-        500, "Jobs claimed in one statement at most.", env="JOBRUNNER_CLAIM_BATCH", parse=int
+        500, "Jobs claimed in one statement at most.", env="JOBRUNNER_CLAIM_BATCH", parse=_whole
     )
     claim_ahead: int = _option(
         500,
@@ -163,13 +215,13 @@ class Settings:
         "free; sized to what finishes during one claim, so slow jobs get none. 0: claim only "
         "for free slots.",
         env="JOBRUNNER_CLAIM_AHEAD",
-        parse=int,
+        parse=_whole,
     )
     completion_batch: int = _option(
         500,
         "Outcomes written in one statement at most.",
         env="JOBRUNNER_COMPLETION_BATCH",
-        parse=int,
+        parse=_whole,
     )
     completion_interval: float = _option(
         0.01,
@@ -177,8 +229,33 @@ class Settings:
         env="JOBRUNNER_COMPLETION_INTERVAL",
         parse=parse_duration,
     )
-    log_level: str = _option("info", "debug, info, warning or error.", env="JOBRUNNER_LOG_LEVEL")
-    log_format: str = _option("text", "text or json.", env="JOBRUNNER_LOG_FORMAT")
+    log_level: str = _option(
+        "info",
+        "Least severe log lines written: debug, info, warning or error.",
+        env="JOBRUNNER_LOG_LEVEL",
+        parse=_one_of("debug", "info", "warning", "error"),
+    )
+    log_format: str = _option(
+        "text",
+        "Log lines as text or as JSON objects.",
+        env="JOBRUNNER_LOG_FORMAT",
+        parse=_one_of("text", "json"),
+    )
+    tracing: bool = _option(
+        True,
+        "Trace each job attempt with OpenTelemetry, continuing the trace that enqueued it, "
+        "when an OpenTelemetry SDK is set up (jobrunner[otel]); off: the worker makes no spans "
+        "and Runner.enqueue stores no trace context.",
+        env="JOBRUNNER_TRACING",
+        parse=parse_bool,
+    )
+    metrics_port: int | None = _option(
+        None,
+        "Serve Prometheus metrics, /healthz and /readyz on this port (jobrunner run; needs "
+        "jobrunner[metrics]). Unset: no metrics server.",
+        env="JOBRUNNER_METRICS_PORT",
+        parse=parse_port,
+    )
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **given: Any) -> Settings:
@@ -188,15 +265,15 @@ class Settings:
         for field in attrs.fields(cls):
             parse = field.metadata["parse"]
             if given.get(field.name) is not None:
-                raw = given[field.name]
+                raw, where = given[field.name], field.name
             elif field.metadata["env"] and env.get(field.metadata["env"]):
-                raw = env[field.metadata["env"]]
+                raw, where = env[field.metadata["env"]], field.metadata["env"]
             else:
                 continue
             try:
                 values[field.name] = parse(raw)
             except (TypeError, ValueError) as exc:
-                where = field.metadata["env"] or field.name
+                # Name where the value came from: the keyword (or flag) given, else the variable.
                 raise ConfigurationError(f"{where}: {exc}") from None
         unknown = set(given) - {f.name for f in attrs.fields(cls)}
         if unknown:
@@ -222,6 +299,8 @@ class Settings:
             )
         if self.log_format not in {"text", "json"}:
             raise ConfigurationError("log_format must be text or json")
+        if self.log_level not in {"debug", "info", "warning", "error"}:
+            raise ConfigurationError("log_level must be debug, info, warning or error")
 
     def describe(self) -> dict[str, Any]:
         """The effective settings, safe to log (the database password is masked)."""
@@ -231,12 +310,27 @@ class Settings:
         return out
 
 
+def shown_default(field: attrs.Attribute[Any]) -> str | None:
+    """A setting's default as a user would type it (`30s`, `1MB`, `true`); None when unset."""
+    value, parse = field.default, field.metadata["parse"]
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if parse is parse_duration:
+        return f"{value:g}s"
+    if parse is parse_size and value % 1024 == 0:
+        for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+            if value % size == 0:
+                return f"{value // size}{unit}"
+    return str(value)
+
+
 def reference_table() -> list[tuple[str, str, str, str]]:
     """(flag, environment variable, default, help) for every setting: the docs' reference."""
     rows = []
     for field in attrs.fields(Settings):
         flag = "--" + field.name.replace("_", "-")
-        rows.append(
-            (flag, field.metadata["env"] or "", repr(field.default), field.metadata["help"])
-        )
+        default = shown_default(field)
+        rows.append((flag, field.metadata["env"] or "", default or "", field.metadata["help"]))
     return rows

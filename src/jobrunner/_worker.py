@@ -323,6 +323,8 @@ class Worker:
             attempt.stop(StopReason.CANCEL)
         attempt.started = time.monotonic()  # a job claimed ahead may have waited for its slot
         attempt.scope = scope
+        if self._observing:
+            self.observer.job_running(attempt.job)
         try:
             outcome = await run_attempt(attempt, self._policy)
         except BaseException:
@@ -345,14 +347,16 @@ class Worker:
         if outcome is None:
             self.stats["lost"] += 1
             log_lost(attempt)
+            if self._observing:
+                self.observer.job_lost(attempt.job)
             return
         self.completer.add(outcome)
         self.stats[outcome.kind] += 1
         if self._observing:
             job = attempt.job
-            self.observer.job_ended(job, outcome.kind, time.monotonic() - attempt.started)
             if attempt.failure is not None:
                 self.observer.job_raised(job, attempt.failure, outcome.kind)
+            self.observer.job_ended(job, outcome.kind, time.monotonic() - attempt.started)
         log_outcome(attempt, outcome)
 
     # -- stopping ------------------------------------------------------------------------

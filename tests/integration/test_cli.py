@@ -94,7 +94,7 @@ def test_errors_are_one_readable_line(cli_env):
     assert bad_json.returncode == 2
     assert bad_json.stderr.startswith("jobrunner: error: --payload is not valid JSON")
     missing = jr(cli_env, "jobs", "show", "999999", check=False)
-    assert (missing.returncode, missing.stderr) == (2, "jobrunner: error: no job with id 999999\n")
+    assert (missing.returncode, missing.stderr) == (1, "jobrunner: error: no job with id 999999\n")
     unknown = jr(cli_env, "run", "--plugin", "nope", check=False)
     assert unknown.returncode == 2
     assert "no plugin named 'nope' is installed (installed: " in unknown.stderr

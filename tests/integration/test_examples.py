@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,6 +27,7 @@ def load_module(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # as an import does: pydantic resolves annotations through it
     spec.loader.exec_module(module)
     return module
 
@@ -165,3 +167,55 @@ def test_plugin_hello_installs_and_registers_its_entry_point(pg_url, pg_schema, 
     jr("run", "--plugin", "hello", "--burst")
     shown = json.loads(jr("jobs", "show", job_id, "--json"))
     assert (shown["status"], shown["result"]["greeting"]) == ("completed", "Hello, Grace!")
+
+
+async def test_the_plugins_md_test_of_plugin_hello_passes(monkeypatch):
+    """docs/plugins.md#testing-a-plugin: `run_job` on the example plugin, as written."""
+    from jr_docs import code_blocks
+
+    monkeypatch.syspath_prepend(str(EXAMPLES / "plugin-hello" / "src"))
+    text = (REPO / "docs" / "plugins.md").read_text("utf-8")
+    section = text.split("## Testing a plugin", 1)[1]
+    [source] = [body for lang, body in code_blocks(section) if lang == "python"]
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "plugins.md", "exec"), namespace)
+    await namespace["test_greet"]()
+
+
+def poll(client: Any, path: str, done: Any) -> dict:
+    """GET `path` until `done(job)` (a sync client: the app's event loop runs in its thread)."""
+    for _ in range(1200):
+        job = client.get(path).json()
+        if done(job):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never got there: {job}")
+
+
+def test_fastapi_app_runs_jobs_in_its_lifespan(pg_url, pg_schema):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    example = load_module(EXAMPLES / "fastapi" / "app.py", "example_fastapi")
+    app = example.create_app(pg_url, schema=pg_schema, shutdown_timeout=0.5, env={})
+    with TestClient(app) as client:  # runs the lifespan: startup here, shutdown at the end
+        created = client.post(
+            "/jobs", json={"type": "diag.sleep", "payload": {"seconds": 0.1}, "user_id": "u1"}
+        )
+        assert created.status_code == 201, created.text
+        job = poll(client, f"/jobs/{created.json()['id']}", lambda j: j["status"] == "completed")
+        assert (job["result"], job["user_id"], job["attempts"]) == ({"slept": 0.1}, "u1", 1)
+        bad = client.post("/jobs", json={"type": "diag.sleep", "payload": {"seconds": -1}})
+        assert bad.status_code == 422
+        assert bad.json()["detail"] == (
+            "diag.sleep payload: seconds: Input should be greater than or equal to 0 (got -1)"
+        )
+        assert client.post("/jobs", json={"type": "nope.nothing"}).status_code == 400
+        assert client.get("/jobs/999999").status_code == 404
+        long = client.post("/jobs", json={"type": "diag.sleep", "payload": {"seconds": 60}})
+        long_id = long.json()["id"]
+        poll(client, f"/jobs/{long_id}", lambda j: j["status"] == "running")
+    # The lifespan ended: the running job went back to the queue, its attempt not counted.
+    with TestClient(example.create_app(pg_url, schema=pg_schema, worker=False, env={})) as c:
+        handed_back = c.get(f"/jobs/{long_id}").json()
+    assert (handed_back["status"], handed_back["attempts"]) == ("pending", 0)

@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import zipfile
+from email.message import Message
 from email.parser import Parser
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def build_wheel(source: Path, out: Path) -> Path:
     assert done.returncode == 0, done.stdout + done.stderr
     [wheel] = out.glob("*.whl")
     return wheel
+
+
+def read_metadata(wheel: Path) -> Message:
+    with zipfile.ZipFile(wheel) as zf:
+        info = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+        return Parser().parsestr(zf.read(info).decode())
 
 
 def metadata(wheel: Path) -> tuple[list[str], list[str], dict[str, str]]:
@@ -83,6 +90,38 @@ def test_core_wheel_holds_only_the_core(wheels):
     assert plugins == {"diag": "jobrunner._diag:plugin"}
 
 
+def test_both_wheels_carry_the_license_and_say_what_they_are(wheels):
+    for name, wheel in wheels.items():
+        with zipfile.ZipFile(wheel) as zf:
+            [license_file] = [n for n in zf.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+            assert zf.read(license_file).decode().startswith("MIT License"), name
+        meta = read_metadata(wheel)
+        assert meta["License-Expression"] == "MIT", name
+        assert "Typing :: Typed" in meta.get_all("Classifier"), name
+        urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL"))
+        assert {"Homepage", "Documentation", "Changelog", "Issues"} <= set(urls), name
+        assert meta["Description-Content-Type"] == "text/markdown", name
+    assert read_metadata(wheels["cineqo"]).get_payload().startswith("# jobrunner-cineqo")
+
+
+def test_each_version_is_written_once(wheels):
+    namespace: dict = {}
+    exec((REPO / "src" / "jobrunner_cineqo" / "_version.py").read_text(), namespace)
+    assert read_metadata(wheels["cineqo"])["Version"] == namespace["__version__"]
+    exec((REPO / "src" / "jobrunner" / "_version.py").read_text(), namespace)
+    assert read_metadata(wheels["core"])["Version"] == namespace["__version__"]
+    plugin_project = (REPO / "plugins" / "cineqo" / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in plugin_project and "\nversion =" not in plugin_project
+
+
+def test_psycopg_binary_is_an_extra_not_a_requirement(wheels):
+    requires = read_metadata(wheels["core"]).get_all("Requires-Dist")
+    psycopg = [r for r in requires if requirement_name(r) == "psycopg"]
+    unconditional = [r for r in psycopg if "extra ==" not in r]
+    assert unconditional == ["psycopg[pool]>=3.2"], psycopg
+    assert "psycopg[binary]>=3.2; extra == 'binary'" in psycopg, psycopg
+
+
 def test_plugin_wheel_depends_on_the_core_and_declares_its_entry_point(wheels):
     names, requires, plugins = metadata(wheels["cineqo"])
     unconditional = {requirement_name(r) for r in requires if "extra ==" not in r}
@@ -107,7 +146,8 @@ def test_a_fresh_venv_with_both_wheels_lists_both_plugins(wheels, tmp_path):
             str(python),
             "install",
             "--quiet",
-            *wheels.values(),
+            f"{wheels['core']}[binary]",  # as the README installs it: psycopg's own libpq
+            wheels["cineqo"],
         ],
         capture_output=True,
         text=True,

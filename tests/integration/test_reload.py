@@ -143,7 +143,7 @@ def test_reload_restarts_the_worker_and_stops_cleanly(plugin_env, tmp_path: Path
     [
         ["run", "--reload"],
         ["run", "--reload", "-p", "cineqo", "--plugin", "diag,hello", "--burst"],
-        ["run", "--reload", "--queue", "a", "--queue=-odd", "--metrics-port", "9100"],
+        ["run", "--reload", "--queue", "a", "--queue=-odd", "--metrics-port", "8467"],
         ["run", "--reload", "--no-listen", "--poll-interval", "2s", "--concurrency", "7"],
         ["run", "--reload", "--listen", "--no-auto-migrate", "--database-url", "sqlite:///x.db"],
     ],

@@ -49,7 +49,7 @@ CASES = [
         payload=[1, 2],
         status="failed",
         attempts=1,
-        error="PayloadError: payload must be a JSON object, got list",
+        error="PayloadError: diag.sleep payload: Input should be a JSON object (got [1, 2])",
     ),
     RunCase(
         id="payload-string",
@@ -57,7 +57,7 @@ CASES = [
         payload="soon",
         status="failed",
         attempts=1,
-        error="PayloadError: payload must be a JSON object, got str",
+        error='PayloadError: diag.sleep payload: Input should be a JSON object (got "soon")',
     ),
     RunCase(
         id="payload-null",
@@ -65,7 +65,7 @@ CASES = [
         payload=None,
         status="failed",
         attempts=1,
-        error="PayloadError: payload must be a JSON object, got NoneType",
+        error="PayloadError: diag.sleep payload: Input should be a JSON object (got null)",
     ),
     RunCase(
         id="payload-number",
@@ -73,7 +73,7 @@ CASES = [
         payload=42,
         status="failed",
         attempts=1,
-        error="PayloadError: payload must be a JSON object, got int",
+        error="PayloadError: diag.sleep payload: Input should be a JSON object (got 42)",
     ),
     RunCase(
         id="seconds-not-a-number",
@@ -81,7 +81,9 @@ CASES = [
         payload={"seconds": "abc"},
         status="failed",
         attempts=1,
-        error="PayloadError: seconds must be a number of seconds between 0 and 86400, got 'abc'",
+        error=(
+            'PayloadError: diag.sleep payload: seconds: Input should be a valid number (got "abc")'
+        ),
     ),
     RunCase(
         id="seconds-negative",
@@ -89,7 +91,10 @@ CASES = [
         payload={"seconds": -1},
         status="failed",
         attempts=1,
-        error="PayloadError: seconds must be a number of seconds between 0 and 86400, got -1",
+        error=(
+            "PayloadError: diag.sleep payload: seconds: Input should be greater than or equal "
+            "to 0 (got -1)"
+        ),
     ),
     RunCase(
         id="seconds-boolean",
@@ -97,7 +102,20 @@ CASES = [
         payload={"seconds": True},
         status="failed",
         attempts=1,
-        error="PayloadError: seconds must be a number of seconds between 0 and 86400, got True",
+        error=(
+            "PayloadError: diag.sleep payload: seconds: Input should be a valid number (got true)"
+        ),
+    ),
+    RunCase(
+        id="unknown-field",
+        type="diag.fail",
+        payload={"mesage": "typo", "permanent": "yes"},
+        status="failed",
+        attempts=1,
+        error=(
+            "PayloadError: diag.fail payload: permanent: Input should be a valid boolean "
+            '(got "yes"); mesage: Extra inputs are not permitted (got "typo")'
+        ),
     ),
     # hostile errors raised by handlers
     RunCase(

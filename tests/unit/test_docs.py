@@ -6,60 +6,18 @@ import contextlib
 import importlib.util
 import io
 import re
-import shlex
 from types import ModuleType
 
 import pytest
 
 from jobrunner._cli._parser import build_parser
+from jr_docs import code_blocks, jobrunner_commands, shell_lines
 from jr_support import REPO
 
 DOC_FILES = sorted(
     [REPO / "README.md", *(REPO / "docs").glob("*.md"), *(REPO / "docs" / "zh").glob("*.md")]
 )
 SHELL_BLOCKS = {"bash", "sh", "shell", "console"}
-_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
-_VARIABLE = re.compile(r"^\$\{?[A-Za-z_][A-Za-z0-9_]*\}?$")
-
-
-def code_blocks(text: str) -> list[tuple[str, str]]:
-    """(language, body) of each fenced code block."""
-    return [(m[1].lower(), m[2]) for m in _FENCE.finditer(text)]
-
-
-def shell_lines(lang: str, body: str) -> list[str]:
-    """The command lines of a shell block; in a console block, only those after `$ `."""
-    lines, pending = [], ""
-    for raw in body.splitlines():
-        line = raw.strip()
-        if lang == "console" and not pending:
-            if not line.startswith("$ "):
-                continue
-            line = line[2:]
-        if line.endswith("\\"):
-            pending += line[:-1].rstrip() + " "
-            continue
-        lines.append(pending + line)
-        pending = ""
-    return lines
-
-
-def jobrunner_commands(line: str) -> list[list[str]]:
-    """The argv (after `jobrunner`) of each jobrunner command on a shell line."""
-    found = []
-    # `$(jobrunner …)` and pipelines: look at each simple command separately.
-    for part in re.split(r"&&|\|\||[;|]|\$\(|\)", line):
-        try:
-            words = shlex.split(part, comments=True)
-        except ValueError:
-            continue
-        while words and _ASSIGNMENT.match(words[0]):
-            words.pop(0)  # VAR=value prefixes
-        if words and words[0] == "jobrunner":
-            # A shell variable stands for a value the reader supplies (a job id, a URL).
-            found.append(["1" if _VARIABLE.match(w) else w for w in words[1:]])
-    return found
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
@@ -124,11 +82,17 @@ def test_readme_opens_with_the_two_commands():
     assert text.index("```") < 200, "the commands come first"
     lines = shell_lines(lang, body)
     assert len(lines) == 2
-    install_and_run, test = lines
-    assert install_and_run.startswith("pip install -e . -e ./plugins/cineqo && jobrunner run ")
-    assert parse_error(jobrunner_commands(install_and_run)[0]) is None
+    run, test = lines
+    # A fresh Debian or Ubuntu refuses `pip install` into the system's Python (PEP 668): the
+    # first command makes its own virtual environment and runs the worker from it.
+    assert run.startswith("scripts/run ") and "pip install" not in run
+    assert parse_error(["run", *run.split()[1:]]) is None
+    script = (REPO / "scripts" / "run").read_text()
+    assert 'exec "$VENV/bin/jobrunner" run "$@"' in script
+    assert '-e "$REPO[binary]" -e "$REPO/plugins/cineqo"' in script
     assert test == "scripts/test"
-    assert (REPO / "scripts" / "test").exists()
+    for name in ("run", "test"):
+        assert (REPO / "scripts" / name).stat().st_mode & 0o111, f"scripts/{name} is executable"
     assert (REPO / "plugins" / "cineqo" / "pyproject.toml").exists()
 
 
@@ -186,3 +150,37 @@ def test_the_generator_replaces_only_its_block():
     )
     with pytest.raises(ValueError, match="markers"):
         gen.render("no markers here", "x", "new")
+
+
+# Pages whose Python examples are whole (imports included); concepts.md shows fragments.
+WHOLE_EXAMPLES = ["embedding.md", "getting-started.md", "monitoring.md", "plugins.md", "testing.md"]
+
+
+@pytest.mark.parametrize("page", WHOLE_EXAMPLES)
+def test_python_examples_name_only_what_they_import_or_define(page):
+    """Each page's examples, read in order, use no undefined name (e.g. a class not imported).
+    Blocks that are not Python statements (a signature shown with `*`) are skipped."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    kept = []
+    for lang, body in code_blocks((REPO / "docs" / page).read_text("utf-8")):
+        if lang != "python":
+            continue
+        try:
+            compile(body, page, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        except SyntaxError:
+            continue
+        kept.append(body)
+    assert kept, page
+    ruff = Path(sys.executable).with_name("ruff")
+    name = page.replace(".md", "_examples.py")
+    done = subprocess.run(
+        [ruff, "check", "--select", "F821", "--no-cache", "--stdin-filename", name, "-"],
+        input="\n".join(kept),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout

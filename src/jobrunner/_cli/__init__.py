@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
 from ._parser import build_parser
 from ._signals import remember_early
 
+#: The exit code of a command whose stdout was closed under it (`jobrunner … | head`): what a
+#: shell reports for a Unix tool that SIGPIPE ended (128 + 13).
+EXIT_PIPE = 128 + signal.SIGPIPE
+
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return _stdout_closed()
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (`jobrunner completion`)
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     args = parser.parse_args(argv)
     if getattr(args, "command", None) == "run":
         # A supervisor may stop a worker that is still starting up: remember the signal
@@ -23,6 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     from ._dispatch import dispatch
 
     return dispatch(args)
+
+
+def _stdout_closed() -> int:
+    """Whoever read our stdout went away: end quietly, as Unix tools do. Stdout now points at
+    /dev/null, so the interpreter's own flush at exit cannot fail a second time."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return int(EXIT_PIPE)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from typing import Any
 
 import anyio
 
-from .._discovery import installed, load
-from .._errors import ConfigurationError, JobrunnerError, PayloadError
+from .._errors import ConfigurationError, PayloadError
 from .._job import Job
 from .._runner import Runner
 from .._settings import parse_duration
 from ._common import settings_kwargs
+from ._doctor import LIVE_WITHIN
 from ._render import print_job, print_jobs, print_stats, progress_line
 
 
@@ -35,6 +34,8 @@ async def migrate(args: argparse.Namespace) -> int:
         applied = await runner.migrate()
     finally:
         await runner.backend.aclose()
+    if args.json:
+        print(json.dumps({"applied": applied}))
     print(f"applied: {', '.join(applied)}" if applied else "already up to date", file=sys.stderr)
     return 0
 
@@ -66,12 +67,37 @@ async def enqueue(args: argparse.Namespace) -> int:
         print(job_id, flush=True)
         if not args.wait:
             return 0
-        job = await _follow(runner, job_id)
+        await _warn_without_worker(runner, args.type)
+        timeout = parse_duration(args.timeout) if args.timeout else None
+        try:
+            with anyio.fail_after(timeout):
+                job = await _follow(runner, job_id)
+        except TimeoutError:
+            print(
+                f"job {job_id} is not done after {args.timeout}; it stays in the queue",
+                file=sys.stderr,
+            )
+            return 1
     if job.status == "completed":
         print(json.dumps(job.result, ensure_ascii=False, indent=2))
         return 0
     print(f"job {job.id} {job.status}: {job.error or ''}", file=sys.stderr)
     return 1
+
+
+async def _warn_without_worker(runner: Runner, job_type: str) -> None:
+    """Say at once when no live worker runs this job type: the wait may then be long."""
+    workers = await runner.backend.worker_list()
+    live = [w for w in workers if (w.seen_seconds_ago or 0) < LIVE_WITHIN]
+    if any(job_type in w.job_types for w in live):
+        return
+    others = f" ({len(live)} live workers run other types)" if live else ""
+    print(
+        f"jobrunner: warning: no live worker runs {job_type} jobs{others}; waiting for one "
+        "to start (--timeout to give up)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 async def _follow(runner: Runner, job_id: int) -> Job:
@@ -169,37 +195,8 @@ async def prune(args: argparse.Namespace) -> int:
             total += deleted
             if deleted < 10_000:
                 break
-    print(f"deleted {total} finished jobs older than {args.older_than}")
-    return 0
-
-
-async def plugins(args: argparse.Namespace) -> int:
-    rows = []
-    for meta in installed():
-        row: dict[str, Any] = {
-            "name": meta.name,
-            "distribution": meta.distribution,
-            "version": meta.version,
-        }
-        try:
-            plugin = load(meta.name)
-        except JobrunnerError as exc:
-            row["error"] = str(exc)
-            row["job_types"] = {}
-        else:
-            readiness = plugin.readiness(os.environ)
-            row["job_types"] = {
-                t: {"ready": reason is None, "reason": reason} for t, reason in readiness.items()
-            }
-        rows.append(row)
     if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for row in rows:
-        print(f"{row['name']}  ({row['distribution']} {row['version']})")
-        if "error" in row:
-            print(f"  BROKEN: {row['error']}")
-        for job_type, state in row["job_types"].items():
-            mark = "ready" if state["ready"] else f"not ready: {state['reason']}"
-            print(f"  {job_type:<28} {mark}")
+        print(json.dumps({"deleted": total, "older_than_seconds": seconds}))
+    else:
+        print(f"deleted {total} finished jobs older than {args.older_than}")
     return 0

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from .._discovery import installed
+from .._plugin import Plugin
 from .._settings import Settings
 
 
@@ -19,10 +20,27 @@ def settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def plugin_names(args: argparse.Namespace) -> list[str]:
-    """--plugin flags, else JOBRUNNER_PLUGINS, else every installed plugin."""
+    """--plugin flags, else JOBRUNNER_PLUGINS, else every installed plugin, unless the project's
+    own plugins are given (--app or JOBRUNNER_APP): then only those."""
     if args.plugin:
         return [name for value in args.plugin for name in value.split(",") if name]
     env = os.environ.get("JOBRUNNER_PLUGINS", "")
     if env.strip():
         return [name.strip() for name in env.split(",") if name.strip()]
+    if app_specs(args):
+        return []
     return [p.name for p in installed()]
+
+
+def app_specs(args: argparse.Namespace) -> list[str]:
+    """--app flags (repeatable, comma-separated), else JOBRUNNER_APP: `module:attribute` each."""
+    given = getattr(args, "app", None) or [os.environ.get("JOBRUNNER_APP", "")]
+    return list(dict.fromkeys(s.strip() for value in given for s in value.split(",") if s.strip()))
+
+
+def load_plugins(args: argparse.Namespace) -> list[str | Plugin]:
+    """What `--plugin` and `--app` ask for, as `Runner(plugins=…)` takes it: installed plugins
+    by name, the project's own loaded from their modules."""
+    from .._discovery import load_app
+
+    return [*plugin_names(args), *(load_app(spec) for spec in app_specs(args))]

@@ -20,11 +20,12 @@ from .._errors import (
 )
 from .._secrets import redact
 
-EXIT_USAGE = 2
+EXIT_FAILED = 1  # the database failed or refused, a job was not found or failed, …
+EXIT_USAGE = 2  # the command line is wrong: flags, settings, payload, plugin names
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from . import _commands, _doctor, _limits, _ops, _run
+    from . import _commands, _completion, _doctor, _limits, _ops, _plugins, _run
 
     commands = {
         "run": _run.run,
@@ -33,13 +34,15 @@ def dispatch(args: argparse.Namespace) -> int:
         "status": _commands.status,
         "jobs": _commands.jobs,
         "prune": _commands.prune,
-        "plugins": _commands.plugins,
+        "plugins": _plugins.plugins,
         "workers": _ops.workers,
         "healthcheck": _ops.healthcheck,
         "doctor": _doctor.doctor,
         "limits": _limits.limits,
         "pause": _limits.pause,
         "resume": _limits.resume,
+        "completion": _completion.completion,
+        "schema": _plugins.schema,
     }
     if args.command != "run":  # `run` sets up logging from its own settings
         from .._logs import setup_logging
@@ -55,12 +58,12 @@ def dispatch(args: argparse.Namespace) -> int:
             raise _single(group) from None
     except KeyboardInterrupt:
         return 130
-    except (ConfigurationError, PayloadError, JobNotFound, PluginNotFound) as exc:
+    except (ConfigurationError, PayloadError, PluginNotFound) as exc:
         _error(exc)
         return EXIT_USAGE
-    except (DatabaseError, JobrunnerError) as exc:
+    except (DatabaseError, JobNotFound, JobrunnerError) as exc:
         _error(exc)
-        return 1
+        return EXIT_FAILED
 
 
 def _exit_past_stuck_threads(code: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import urllib.error
 import urllib.request
 
 import attrs
@@ -45,41 +46,53 @@ def _row(w: WorkerInfo) -> dict[str, object]:
 async def healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when this host's worker is alive (heartbeat, or its /healthz) and the database
     answers; with --probe, also run a diag.noop job through the queue."""
+    healthy, message, details = await _health(args)
+    if args.json:
+        print(json.dumps({"healthy": healthy, "message": message, **details}))
+    else:
+        print(("healthy: " if healthy else "unhealthy: ") + message)
+    return 0 if healthy else 1
+
+
+async def _health(args: argparse.Namespace) -> tuple[bool, str, dict[str, object]]:
+    """(healthy, what to say, details for --json)."""
     if args.url:
         return _http_health(args.url)
+    host = socket.gethostname()
+    details: dict[str, object] = {"host": host}
     try:
         async with Runner(worker=False, auto_migrate=False, **settings_kwargs(args)) as runner:
             rows = await runner.backend.worker_list()
-            host = socket.gethostname()
             mine = [w for w in rows if w.host == host and (w.seen_seconds_ago or 0) < args.max_age]
+            details["workers"] = len(mine)
             if not mine:
-                print(f"unhealthy: no worker heartbeat from {host} in {args.max_age:.0f}s")
-                return 1
+                return False, f"no worker heartbeat from {host} in {args.max_age:.0f}s", details
             if args.probe:
                 job_id = await runner.enqueue("diag.noop", priority=1_000_000)
+                details["probe_job_id"] = job_id
                 try:
                     job = await runner.wait_for(job_id, timeout=args.timeout)
                 except TimeoutError:
                     await runner.cancel_job(job_id)
-                    print(f"unhealthy: probe job {job_id} did not run in {args.timeout:.0f}s")
-                    return 1
+                    return False, f"probe job {job_id} did not run in {args.timeout:.0f}s", details
                 if job.status != "completed":
-                    print(f"unhealthy: probe job {job_id} {job.status}")
-                    return 1
+                    return False, f"probe job {job_id} {job.status}", details
     except JobrunnerError as exc:
-        print(f"unhealthy: {redact(str(exc))}")
-        return 1
-    print(f"healthy: {len(mine)} worker(s) on {host}")
-    return 0
+        return False, redact(str(exc)), details
+    return True, f"{len(mine)} worker(s) on {host}", details
 
 
-def _http_health(url: str) -> int:
+def _http_health(url: str) -> tuple[bool, str, dict[str, object]]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             ok = response.status == 200
             body = response.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:  # 503: the worker answers that it is not healthy
+        ok, body = False, exc.read().decode(errors="replace")
     except OSError as exc:
-        print(f"unhealthy: {url}: {exc}")
-        return 1
-    print(("healthy: " if ok else "unhealthy: ") + body)
-    return 0 if ok else 1
+        return False, f"{url}: {exc}", {"url": url}
+    try:
+        details: dict[str, object] = {"url": url, "endpoint": json.loads(body)}
+    except ValueError:
+        details = {"url": url}
+    return ok, body, details

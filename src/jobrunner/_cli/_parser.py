@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
-from .._settings import Settings
+from .._settings import Settings, parse_duration, shown_default
+from .._status import JobStatus
 from .._version import __version__
 
 # Settings that every command accepts (where the jobs are).
 _CONNECTION = ("database_url", "schema", "table", "prepare")
+
+
+def _checked(flag: str, parse: Callable[[Any], Any]) -> Callable[[str], str]:
+    """An argparse type that refuses a value `parse` refuses, naming the flag, and keeps the
+    text as given (Settings parses it once more, with the environment's values)."""
+
+    def check(text: str) -> str:
+        try:
+            parse(text)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    check.__name__ = flag
+    return check
 
 
 def _add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...] | None = None) -> None:
@@ -18,8 +36,10 @@ def _add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...] | None
         if names is not None and field.name not in names:
             continue
         flag = "--" + field.name.replace("_", "-")
-        env = field.metadata["env"]
-        help_text = field.metadata["help"] + (f" [env {env}]" if env else "")
+        env, default = field.metadata["env"], shown_default(field)
+        help_text = field.metadata["help"] + (f" [env {env}" if env else " [")
+        help_text += f"; default {default}]" if default is not None else "]"
+        help_text = help_text.replace(" []", "").replace("%", "%%")
         if field.type in (bool, "bool"):
             parser.add_argument(
                 flag,
@@ -29,7 +49,33 @@ def _add_settings(parser: argparse.ArgumentParser, names: tuple[str, ...] | None
                 help=help_text,
             )
         else:
-            parser.add_argument(flag, dest=field.name, default=None, metavar="X", help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                default=None,
+                type=_checked(flag, field.metadata["parse"]),
+                metavar=field.metadata["metavar"],
+                help=help_text,
+            )
+
+
+def _installed_plugins(**_: Any) -> list[str]:
+    """Tab completion of --plugin: the installed plugins' names (none is imported)."""
+    from .._discovery import installed
+
+    return [p.name for p in installed()]
+
+
+def _add_app(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--app",
+        action="append",
+        default=None,
+        metavar="MODULE:PLUGIN",
+        help="also load this project's own plugin, imported from the current directory, no "
+        "packaging needed: a Plugin or a function returning one (repeatable) "
+        "[env JOBRUNNER_APP, comma-separated]; alone, it loads no installed plugin",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     run = sub.add_parser("run", help="run a worker")
-    run.add_argument(
+    plugin_flag = run.add_argument(
         "--plugin",
         "-p",
         action="append",
@@ -49,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME",
         help="load this plugin (repeatable) [env JOBRUNNER_PLUGINS, comma-separated]",
     )
+    plugin_flag.completer = _installed_plugins  # type: ignore[attr-defined]
+    _add_app(run)
     run.add_argument("--burst", action="store_true", help="exit 0 once no runnable job is left")
     run.add_argument(
         "--queue",
@@ -58,13 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="only claim jobs of this queue (repeatable)",
     )
     run.add_argument(
-        "--metrics-port",
-        type=int,
-        default=None,
-        metavar="PORT",
-        help="serve Prometheus metrics, /healthz and /readyz on this port",
-    )
-    run.add_argument(
         "--reload",
         action="store_true",
         help="restart the worker when Python sources change (development)",
@@ -72,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings(run)
 
     migrate = sub.add_parser("migrate", help="create or upgrade the job table")
+    migrate.add_argument("--json", action="store_true", help='print {"applied": [...]}')
     _add_settings(migrate, _CONNECTION)
 
     enqueue = sub.add_parser("enqueue", help="add a job; prints its id")
@@ -87,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument(
         "--wait", action="store_true", help="follow the job; print its result; exit 1 if it failed"
     )
+    enqueue.add_argument(
+        "--timeout",
+        type=_checked("--timeout", parse_duration),
+        default=None,
+        metavar="DURATION",
+        help="with --wait: give up after this long (exit 1; the job stays queued)",
+    )
     _add_settings(enqueue, _CONNECTION)
 
     status = sub.add_parser("status", help="job counts by type and status")
@@ -101,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id", type=int)
     show.add_argument("--json", action="store_true")
     listing = jobs_sub.add_parser("list", help="recent jobs")
-    listing.add_argument("--status", default=None)
+    listing.add_argument("--status", default=None, choices=[s.value for s in JobStatus])
     listing.add_argument("--type", default=None)
     listing.add_argument("--user-id", default=None)
     listing.add_argument("--limit", type=int, default=50)
@@ -115,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     prune = sub.add_parser("prune", help="delete finished jobs older than a given age")
     prune.add_argument("--older-than", required=True, help="e.g. 7d")
+    prune.add_argument("--json", action="store_true", help='print {"deleted": N, ...}')
     _add_settings(prune, _CONNECTION)
 
     workers = sub.add_parser("workers", help="live workers, from their heartbeats")
@@ -140,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument(
         "--url", default=None, help="check this /healthz URL instead (with run --metrics-port)"
     )
+    health.add_argument("--json", action="store_true", help="print the verdict as JSON")
     _add_settings(health, _CONNECTION)
 
     doctor = sub.add_parser("doctor", help="check database, workers, plugins, queue and host")
@@ -152,4 +203,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", help="installed plugins and their job types")
     plugins.add_argument("--json", action="store_true")
+    _add_app(plugins)
+
+    schema = sub.add_parser(
+        "schema", help="the JSON Schema (or TypeScript types) of job types' payloads"
+    )
+    schema.add_argument("types", nargs="*", metavar="TYPE", help="job types (default: all)")
+    schema.add_argument(
+        "--typescript", action="store_true", help="print TypeScript type definitions instead"
+    )
+    schema.add_argument(
+        "--plugin",
+        "-p",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="load this plugin (repeatable) [env JOBRUNNER_PLUGINS; default: every installed one]",
+    )
+    _add_app(schema)
+
+    completion = sub.add_parser(
+        "completion", help="print the shell's tab-completion script for jobrunner"
+    )
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"])
     return parser

@@ -2,9 +2,10 @@
 
 The worker runs as a child process, `python -m jobrunner._cli run …` with the same options but
 `--reload`. When a `.py` file changes under the current directory, in jobrunner's or
-jobrunner_cineqo's sources, or in a plugin being run, the child gets SIGTERM, drains like any
-worker, and a new one starts. A worker that exits by itself (a syntax error, `--burst`) is
-started again on the next change. SIGTERM or Ctrl-C stops the child and then the reloader.
+jobrunner_cineqo's sources, or in a plugin being run (`--plugin` or `--app`), the child gets
+SIGTERM, drains like any worker, and a new one starts. A worker that exits by itself (a syntax
+error, `--burst`) is started again on the next change. SIGTERM or Ctrl-C stops the child and
+then the reloader.
 
 Changes are seen with watchfiles when it is installed (`pip install watchfiles`), else by
 comparing file times every 0.5 s.
@@ -13,6 +14,7 @@ comparing file times every 0.5 s.
 from __future__ import annotations
 
 import argparse
+import importlib.machinery
 import importlib.util
 import logging
 import math
@@ -27,7 +29,7 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._discovery import _entry_points
+from .._discovery import _entry_points, split_app
 from .._logs import setup_logging
 from .._settings import Settings
 from ._common import settings_kwargs
@@ -82,24 +84,27 @@ def _flag(action: argparse.Action, value: object) -> list[str]:
 # -- what to watch -----------------------------------------------------------------------
 
 
-def watch_roots(plugins: Iterable[str], cwd: Path) -> list[Path]:
-    """The current directory, and the source folder (or file) of jobrunner, jobrunner_cineqo
-    and each plugin's top-level module."""
+def watch_roots(plugins: Iterable[str], cwd: Path, apps: Iterable[str] = ()) -> list[Path]:
+    """The current directory, and the source folder (or file) of jobrunner, jobrunner_cineqo,
+    each plugin's top-level module and each `--app` module's (looked up from `cwd` first, as
+    the worker imports it)."""
     eps = _entry_points()
     modules = [*ALWAYS_WATCHED]
     modules += [eps[name].module.split(".")[0] for name in plugins if name in eps]
+    modules += [split_app(spec)[0].split(".")[0] for spec in apps]
     roots = [cwd.resolve()]
     for module in dict.fromkeys(modules):
-        where = _source_of(module)
+        where = _source_of(module, cwd)
         if where is not None:
             roots.append(where)
     return list(dict.fromkeys(roots))
 
 
-def _source_of(module: str) -> Path | None:
+def _source_of(module: str, cwd: Path) -> Path | None:
     """A package's folder or a module's file, found without importing it."""
     try:
-        spec = importlib.util.find_spec(module)
+        spec = importlib.machinery.PathFinder.find_spec(module, [str(cwd), *sys.path])
+        spec = spec or importlib.util.find_spec(module)
     except (ImportError, ValueError):
         return None
     if spec is None:
@@ -310,11 +315,11 @@ class Reloader:
 
 async def run_with_reload(args: argparse.Namespace) -> int:
     """`jobrunner run --reload …`: the worker as a child process, restarted on changes."""
-    from ._common import plugin_names
+    from ._common import app_specs, plugin_names
 
     settings = Settings.load(**settings_kwargs(args))  # bad settings fail here, not in a loop
     setup_logging(settings.log_level, settings.log_format)
-    roots = watch_roots(plugin_names(args), Path.cwd())
+    roots = watch_roots(plugin_names(args), Path.cwd(), app_specs(args))
     how, watch = pick_watcher()
     log.info("--reload: watching .py files in %s (%s)", ", ".join(map(str, roots)), how)
     reloader = Reloader(command=child_command(args), roots=roots, watch=watch)

@@ -16,7 +16,7 @@ from .._observe import Observers
 from .._outage import Outage
 from .._runner import Runner
 from .._settings import Settings
-from ._common import plugin_names, settings_kwargs
+from ._common import load_plugins, settings_kwargs
 from ._signals import EARLY_SIGNALS
 
 log = logging.getLogger("jobrunner")
@@ -40,15 +40,16 @@ async def run(args: argparse.Namespace) -> int:
         kwargs["queues"] = args.queue
     settings = Settings.load(**kwargs)
     setup_logging(settings.log_level, settings.log_format)
-    names = plugin_names(args)
+    plugins = load_plugins(args)  # a missing or broken plugin fails before anything starts
+    names = [p if isinstance(p, str) else f"{p.name} (--app)" for p in plugins]
     observer = None
-    if args.metrics_port is not None:
+    if settings.metrics_port is not None:
         from .._metrics import PrometheusObserver
 
         observer = PrometheusObserver()
     observers: list[Any] = [o for o in (observer, _sentry()) if o is not None]
     combined = Observers(observers) if len(observers) > 1 else (observers or [None])[0]
-    runner = Runner(worker=False, plugins=names, observer=combined, **kwargs)
+    runner = Runner(worker=False, plugins=plugins, observer=combined, **kwargs)
     log.info(
         "jobrunner starting: %s; plugins %s; settings %s",
         runner.backend.description,
@@ -58,10 +59,10 @@ async def run(args: argparse.Namespace) -> int:
     )
     code = 0
     server = None
-    if observer is not None:
+    if observer is not None and settings.metrics_port is not None:
         from .._metrics import MetricsServer
 
-        server = MetricsServer(runner=runner, observer=observer, port=args.metrics_port)
+        server = MetricsServer(runner=runner, observer=observer, port=settings.metrics_port)
         server.start()
     try:
         async with anyio.create_task_group() as tg:

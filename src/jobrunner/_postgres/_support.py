@@ -65,6 +65,7 @@ def _insert_many_params(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[
         ("max_attempts", "max_attempts"),
         ("run_at", "run_ats"),
         ("delay", "delays"),
+        ("traceparent", "traceparents"),
     ):
         values = list(map(attrgetter(column), jobs))
         params[key] = [] if values.count(None) == len(values) else values

@@ -14,11 +14,11 @@ WITH serving AS (
     RETURNING next_turn - 1 AS turn
 )
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   turn)
+                   turn, traceparent)
 VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload)s::jsonb,
         %(max_attempts)s,
         coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))),
-        coalesce((SELECT turn FROM line), 0))
+        coalesce((SELECT turn FROM line), 0), %(traceparent)s)
 RETURNING id
 
 -- job_insert_many --
@@ -32,15 +32,15 @@ WITH t AS (
            t.user_id, t.parent_id, coalesce(t.priority, %(priority)s) AS priority, t.payload,
            t.max_attempts, coalesce(t.run_at, now() + make_interval(secs => coalesce(t.delay, 0)))
                AS run_at,
-           t.ord
+           t.traceparent, t.ord
     FROM ROWS FROM (
              jsonb_array_elements(%(payloads)s::jsonb),
              unnest(%(types)b::text[]), unnest(%(queues)b::text[]), unnest(%(user_ids)b::text[]),
              unnest(%(parent_ids)b::bigint[]), unnest(%(priorities)b::int[]),
              unnest(%(max_attempts)b::int[]), unnest(%(run_ats)b::timestamptz[]),
-             unnest(%(delays)b::float8[])
+             unnest(%(delays)b::float8[]), unnest(%(traceparents)b::text[])
          ) WITH ORDINALITY AS t(payload, type, queue, user_id, parent_id, priority, max_attempts,
-                                run_at, delay, ord)
+                                run_at, delay, traceparent, ord)
 ), numbered AS (
     SELECT t.*, coalesce(t.user_id, '') AS user_key,
            row_number() OVER (PARTITION BY t.type, coalesce(t.user_id, '')
@@ -63,9 +63,9 @@ WITH t AS (
     RETURNING tr.type, tr.user_key, tr.next_turn
 )
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   turn)
+                   turn, traceparent)
 SELECT n.type, n.queue, n.user_id, n.parent_id, n.priority, n.payload, n.max_attempts, n.run_at,
-       coalesce(line.next_turn - g.n + n.nth, 0)
+       coalesce(line.next_turn - g.n + n.nth, 0), n.traceparent
 FROM numbered n
 LEFT JOIN groups g ON g.type = n.type AND g.user_key = n.user_key
 LEFT JOIN line ON line.type = n.type AND line.user_key = n.user_key

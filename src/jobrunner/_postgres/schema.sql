@@ -24,7 +24,8 @@ CREATE TABLE {job} (
     locked_by         text,
     locked_until      timestamptz,
     cancel_requested  boolean     NOT NULL DEFAULT false,
-    turn              bigint      NOT NULL  -- its place in its user's line (fair claiming)
+    turn              bigint      NOT NULL, -- its place in its user's line (fair claiming)
+    traceparent       text  -- W3C trace context of the enqueuer; the worker's spans continue it
 );
 
 -- Claiming reads only pending rows, so finished rows never slow it down: best priority, then

@@ -1,9 +1,9 @@
 -- job_insert --
 -- Enqueue one job (run once per job inside one transaction, so ids match the input order).
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   created_at, turn)
+                   created_at, turn, traceparent)
 VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now,
-        :turn)
+        :turn, :traceparent)
 RETURNING id
 
 -- turn_serving --
@@ -95,7 +95,8 @@ SELECT json_group_array(json_object(
     'started_at', CAST(round(started_at * 1000000) AS INTEGER),
     'finished_at', CAST(round(finished_at * 1000000) AS INTEGER),
     'locked_until', CAST(round(locked_until * 1000000) AS INTEGER),
-    'locked_by', locked_by, 'cancel_requested', cancel_requested, 'turn', turn))
+    'locked_by', locked_by, 'cancel_requested', cancel_requested, 'turn', turn,
+    'traceparent', traceparent))
 FROM {job}
 WHERE id IN (SELECT value FROM json_each(:ids))
 
