@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from ._backend import LeaseReport as LeaseReport
     from ._backend import Outcome as Outcome
     from ._backend import TypeStats as TypeStats
+    from ._budgets import Budget as Budget
+    from ._budgets import BudgetHold as BudgetHold
+    from ._budgets import UsageTotal as UsageTotal
     from ._context import JobContext as JobContext
     from ._errors import ConfigurationError as ConfigurationError
     from ._errors import DatabaseError as DatabaseError
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from ._plugin import Plugin as Plugin
     from ._retry import RetryPolicy as RetryPolicy
     from ._runner import Runner as Runner
+    from ._schedules import Schedule as Schedule
     from ._settings import Settings as Settings
     from ._settings import parse_duration as parse_duration
     from ._settings import parse_size as parse_size

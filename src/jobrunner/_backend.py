@@ -15,17 +15,21 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._budgets import Budget, BudgetHold, UsageEntry, UsageTotal
 from ._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
 from ._limits import LimitState, TypeLimits
+from ._schedules import Schedule, Tick
 from ._schema import SchemaStore
 from ._status import JobStatus, OutcomeKind
 
 
 @attrs.frozen(kw_only=True)
 class Wakeup:
-    """A notification: new jobs (`job_id` None) or a cancel request for `job_id`."""
+    """A notification: new jobs (`cancel_job_id` None), a cancel request for `cancel_job_id`,
+    or a change of schedules."""
 
     cancel_job_id: int | None = None
+    schedules: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -225,3 +229,45 @@ class Backend(SchemaStore, Protocol):
 
     async def paused_queues(self) -> dict[str, str | None]:
         """The paused queues and why."""
+
+    # -- usage and budgets ---------------------------------------------------------------
+
+    async def usage_add(self, entries: Sequence[UsageEntry]) -> None:
+        """Add what jobs spent to each job's `usage` and to its user's total for the UTC day.
+        Not fenced: what a job spent is spent."""
+
+    async def usage_totals(self, *, user_id: str | None = None, days: int = 31) -> list[UsageTotal]:
+        """Users' totals by UTC day and unit, the last `days` days."""
+
+    async def budget_set(self, budget: Budget) -> None:
+        """Add or change a budget (a user's, or the default)."""
+
+    async def budget_remove(self, *, user_id: str | None, unit: str, period: str) -> bool:
+        """Remove a budget; False when there was none."""
+
+    async def budgets_list(self) -> list[Budget]: ...
+
+    async def budget_holds(self, *, user_id: str | None = None) -> list[BudgetHold]:
+        """Who budgets hold back now (one user, or every user with pending jobs)."""
+
+    # -- schedules -----------------------------------------------------------------------
+
+    async def schedules_declare(self, origin: str, schedules: Sequence[Schedule]) -> None:
+        """Record a plugin's schedules (`origin` "plugin:<name>"); forget those it dropped."""
+
+    async def schedule_add(self, schedule: Schedule) -> bool:
+        """Add a schedule from the CLI; False when the name is taken."""
+
+    async def schedule_remove(self, name: str) -> bool: ...
+
+    async def schedule_pause(self, name: str, *, paused: bool) -> bool: ...
+
+    async def schedules_list(self) -> list[Schedule]: ...
+
+    async def schedules_run(
+        self, decide: Callable[[Schedule, dt.datetime], Tick], *, max_payload_bytes: int
+    ) -> tuple[int, float | None]:
+        """In one transaction, with the database's clock: lock the due schedules (others
+        skip them), ask `decide(schedule, now)` what each does, enqueue the ticks' jobs (keyed
+        by the tick) and move the schedules on. Returns (jobs enqueued, seconds until the
+        next tick of any schedule, None when there is none)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 import attrs
@@ -31,6 +31,9 @@ class Completer:
     _ready: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     # Called after each written batch with the number of outcomes still buffered.
     on_flushed: Callable[[int], None] = lambda left: None
+    # Awaited before each write, e.g. what the jobs spent: their usage reaches the database
+    # before their outcomes free their slots for other workers, whose budgets then see it.
+    before_write: Callable[[], Awaitable[None]] | None = None
 
     def add(self, outcome: Outcome) -> None:
         self._buffer.append(outcome)
@@ -109,6 +112,8 @@ class Completer:
 
     async def _finish(self, outcomes: list[Outcome]) -> set[int]:
         with anyio.CancelScope(shield=True):
+            if self.before_write is not None:
+                await self.before_write()
             accepted = await self.backend.job_finish_many(worker=self.worker_id, outcomes=outcomes)
         return accepted
 

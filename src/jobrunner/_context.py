@@ -13,6 +13,7 @@ import anyio.to_thread
 import attrs
 
 from ._backend import JobFilter
+from ._budgets import check_amounts
 from ._errors import ConfigurationError, LeaseLost
 from ._job import DEFAULT_QUEUE, Job, NewJob, encode_json
 from ._tracing import current_traceparent
@@ -57,6 +58,8 @@ class JobServices:
     enqueue_many: Callable[[Sequence[NewJob]], Awaitable[list[int]]]
     resources: Mapping[str, Any] = attrs.field(factory=dict)
     max_result_bytes: int = 1 << 20
+    #: Where `ctx.record_usage` sends what a job spent: (job id, user id, {unit: amount}).
+    record_usage: Callable[[int, str | None, Mapping[str, float]], None] = lambda *_: None
 
 
 @attrs.define(eq=False)
@@ -83,6 +86,8 @@ class JobContext(Generic[P]):
     progress_message: str | None = attrs.field(default=None, init=False)
     progress_dirty: bool = attrs.field(default=False, init=False)
     cancel_requested: bool = attrs.field(default=False, init=False)
+    #: What this attempt recorded with `record_usage`, by unit.
+    usage: dict[str, float] = attrs.field(factory=dict, init=False)
     _saved: dict[str, Any] | None = attrs.field(default=None, init=False)
     _data: Any = attrs.field(default=_NO_DATA, init=False, repr=False)
 
@@ -149,6 +154,17 @@ class JobContext(Generic[P]):
         """What this job saved so far, across attempts (read-only view of a copy)."""
         return dict(self._checkpoint)
 
+    def record_usage(self, **amounts: float) -> None:
+        """Record what this job spent, in any units: `ctx.record_usage(tokens=1200,
+        cost_usd=0.02)`. Added to the job's `usage` and to its user's total for the UTC day
+        (within a second), where budgets are checked; counted even if the job fails later."""
+        checked = check_amounts(amounts)
+        if not checked:
+            return
+        for unit, amount in checked.items():
+            self.usage[unit] = self.usage.get(unit, 0.0) + amount
+        self._services.record_usage(self.id, self.user_id, checked)
+
     def progress(self, fraction: float, message: str | None = None) -> None:
         """Report progress between 0 and 1; cheap to call often (writes are throttled)."""
         self.progress_value = min(max(float(fraction), 0.0), 1.0)
@@ -192,9 +208,11 @@ class JobContext(Generic[P]):
         delay: float | None = None,
         max_attempts: int | None = None,
         child: bool = True,
+        key: str | None = None,
     ) -> int:
         """Enqueue a follow-up job (same user; linked as a child unless `child=False`; in the
-        current trace, when there is one)."""
+        current trace, when there is one). With `key`, an idempotency key: while a job with it
+        is pending or running, nothing is created and that job's id comes back."""
         new = NewJob(
             type=type,
             payload={} if payload is None else payload,
@@ -205,6 +223,7 @@ class JobContext(Generic[P]):
             delay=delay,
             max_attempts=max_attempts,
             traceparent=current_traceparent(),
+            key=key,
         )
         [job_id] = await self._services.enqueue_many([new])
         return job_id

@@ -8,7 +8,7 @@ import anyio
 from pydantic import BaseModel, ConfigDict, Field
 
 from ._context import JobContext
-from ._errors import PermanentFailure, RateLimited
+from ._errors import ConfigurationError, PermanentFailure, RateLimited
 from ._plugin import Plugin
 
 plugin = Plugin("diag")
@@ -43,8 +43,17 @@ class FailPayload(BaseModel):
 
 @plugin.handler("diag.noop", max_attempts=1)
 async def noop(ctx: JobContext) -> None:
-    """Return at once."""
-    return None
+    """Return at once; a payload's `usage` (`{"usage": {"tokens": 10}}`) is recorded as what
+    the job spent, for tests and smoke checks of budgets."""
+    payload = ctx.payload
+    if isinstance(payload, dict) and "usage" in payload:
+        usage = payload["usage"]
+        if not isinstance(usage, dict):
+            raise PermanentFailure(f"usage must be an object of amounts, not {usage!r}")
+        try:
+            ctx.record_usage(**usage)
+        except ConfigurationError as exc:
+            raise PermanentFailure(str(exc)) from None
 
 
 @plugin.handler("diag.sleep", max_attempts=1, payload=SleepPayload)

@@ -48,6 +48,11 @@ class Dispatcher(Generic[T]):
         while self._idle:
             self._idle.popleft().set()
 
+    def reopen(self) -> None:
+        """Take items again (a worker that runs once more after it stopped)."""
+        self._closed = False
+        self._waking = 0
+
     async def get(self) -> T | None:
         """The next item, or None once closed and empty."""
         while not self._items:

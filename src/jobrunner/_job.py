@@ -44,6 +44,8 @@ COLUMNS: tuple[str, ...] = (
     "cancel_requested",
     "turn",
     "traceparent",
+    "unique_key",
+    "usage",
 )
 
 
@@ -75,6 +77,8 @@ class Job:
     cancel_requested: bool = False
     turn: int = 0  # its place in its user's line (fair claiming)
     traceparent: str | None = None  # W3C trace context of the enqueuer (OpenTelemetry)
+    unique_key: str | None = None  # while pending or running, no other job has this key
+    usage: dict[str, float] | None = None  # what it spent, by unit (ctx.record_usage)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -136,6 +140,9 @@ class NewJob:
     #: The W3C trace context the worker's span continues; `Runner.enqueue` and `ctx.enqueue`
     #: fill it from the current OpenTelemetry span when it is left None.
     traceparent: str | None = None
+    #: An idempotency key: while a job with this key is pending or running, enqueueing another
+    #: creates nothing and returns that job's id.
+    key: str | None = None
 
     def __attrs_post_init__(self) -> None:
         # One check for the text fields (bulk enqueues build many of these).
@@ -145,6 +152,9 @@ class NewJob:
         _check_text("queue", self.queue)
         _check_text("user_id", self.user_id)
         _check_text("traceparent", self.traceparent)
+        _check_text("key", self.key)
+        if self.key == "":
+            raise ValueError("an idempotency key cannot be empty (use None for none)")
 
     def payload_json(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
         """The payload as JSON text, refusing what is not JSON or is too large."""
@@ -163,6 +173,7 @@ class NewJob:
             "run_at": self.run_at,
             "delay": self.delay,
             "traceparent": self.traceparent,
+            "unique_key": self.key,
         }
 
 

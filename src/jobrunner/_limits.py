@@ -134,3 +134,19 @@ def set_params(job_type: str, limits: TypeLimits, fair: bool | None) -> dict[str
         "rate_seconds": limits.rate.seconds if limits.rate else None,
         "fair": fair,
     }
+
+
+def pause_text(state: LimitState, now: dt.datetime) -> str:
+    """How a type stands: paused (by hand, or for some seconds more by back-pressure), fifo,
+    or active."""
+    parts = []
+    if state.paused:
+        parts.append("paused")
+    if state.paused_until is not None and state.paused_until > now:
+        seconds = (state.paused_until - now).total_seconds()
+        parts.append(f"paused for {seconds:.0f}s more")
+    if parts and state.pause_reason:
+        parts.append(f"({state.pause_reason})")
+    if not state.fair:
+        parts.append("fifo")
+    return " ".join(parts) or "active"

@@ -9,9 +9,12 @@ from typing import Any
 import attrs
 
 from ._errors import ConfigurationError
+from ._job import DEFAULT_QUEUE
 from ._limits import Rate, TypeLimits
 from ._payload import PayloadModel, as_payload_model
 from ._retry import DEFAULT_RETRY, RetryPolicy
+from ._schedules import Missed, Schedule
+from ._settings import parse_duration
 
 HandlerFunc = Callable[..., Any]
 RUN_IN = ("loop", "thread", "process")
@@ -89,6 +92,41 @@ class Plugin:
     name: str
     handlers: dict[str, Handler] = attrs.field(factory=dict)
     resources: dict[str, Resource] = attrs.field(factory=dict)
+    schedules: dict[str, Schedule] = attrs.field(factory=dict)
+
+    def schedule(
+        self,
+        name: str,
+        *,
+        type: str,
+        cron: str | None = None,
+        every: str | float | None = None,
+        payload: Any = None,
+        queue: str = DEFAULT_QUEUE,
+        priority: int = 0,
+        tz: str = "UTC",
+        missed: Missed = "once",
+    ) -> Schedule:
+        """Enqueue a job of `type` at each tick: `cron="0 3 * * *"` (in `tz`) or `every="10m"`.
+        Workers running this plugin record it in the database; each tick is enqueued once,
+        however many run. A tick missed while no worker ran is enqueued once at start-up
+        (`missed="once"`) or skipped (`missed="skip"`)."""
+        if name in self.schedules:
+            raise ConfigurationError(f"plugin {self.name}: schedule {name!r} declared twice")
+        declared = Schedule(
+            name=name,
+            type=type,
+            payload={} if payload is None else payload,
+            queue=queue,
+            priority=priority,
+            cron=cron,
+            every=parse_duration(every) if every is not None else None,
+            tz=tz,
+            missed=missed,
+            origin=f"plugin:{self.name}",
+        )
+        self.schedules[name] = declared
+        return declared
 
     def handler(
         self,

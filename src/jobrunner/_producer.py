@@ -9,7 +9,7 @@ scheduled job is due, the poll interval at most.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -55,6 +55,9 @@ class Producer:
     # Called after every claim round, e.g. the memory check: a worker that runs fast jobs
     # must notice its memory limit between two claims, not only once a second.
     after_round: Callable[[], None] = lambda: None
+    # Awaited before every claim, e.g. writing what finished jobs spent: a budget reached by
+    # the job that just ended holds its user's next job at this worker's next claim.
+    before_claim: Callable[[], Awaitable[None]] | None = None
     clock: Callable[[], float] = time.monotonic
     _wake: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _retry_due: float | None = attrs.field(default=None, init=False)
@@ -157,6 +160,8 @@ class Producer:
         if len(self.completer) > self.backlog_limit:
             self._backlogged = True  # claim again once the completer has caught up
             return 0, 0
+        if self.before_claim is not None:
+            await self.before_claim()
         started = time.monotonic()
         try:
             claimed = await self.backend.job_claim(

@@ -15,10 +15,10 @@ import attrs
 
 from ._backend import Backend, JobFilter, TypeStats, Wakeup
 from ._connect import backend_from_settings
+from ._controls import Controls
 from ._discovery import check_unique, load_many
 from ._errors import ConfigurationError
 from ._job import DEFAULT_QUEUE, Job, NewJob
-from ._limits import LimitState, Rate, TypeLimits
 from ._observe import Observer, Observers
 from ._plugin import Handler, Plugin
 from ._schema import check_schema, migrate
@@ -32,7 +32,7 @@ from ._worker import Worker
 log = logging.getLogger("jobrunner")
 
 
-class Runner:
+class Runner(Controls):
     """Runs jobs in the background of an async service, and enqueues them.
 
     ```python
@@ -153,6 +153,9 @@ class Runner:
             resources=resources,
             memory_probe=_rss_bytes,
             observer=self._with_tracing(self._observer),
+            schedules={
+                f"plugin:{p.name}": list(p.schedules.values()) for p in self.plugins if p.schedules
+            },
         )
 
     def _with_tracing(self, observer: Observer) -> Observer:
@@ -207,10 +210,13 @@ class Runner:
         max_attempts: int | None = None,
         run_at: dt.datetime | None = None,
         delay: float | None = None,
+        key: str | None = None,
         connection: Any = None,
     ) -> int:
         """Enqueue one job and return its id. Pass `connection` to enqueue in your transaction.
-        With tracing on, the job carries the current span's trace context."""
+        With tracing on, the job carries the current span's trace context. With `key` (an
+        idempotency key), while a job with that key is pending or running this creates
+        nothing and returns that job's id: a double click does not pay twice."""
         job = NewJob(
             type=type,
             payload={} if payload is None else payload,
@@ -222,6 +228,7 @@ class Runner:
             run_at=run_at,
             delay=delay,
             traceparent=current_traceparent() if self._tracing else None,
+            key=key,
         )
         [job_id] = await self.enqueue_many([job], connection=connection)
         return job_id
@@ -273,55 +280,6 @@ class Runner:
             if self.worker is not None:
                 self.worker.wake()
         return job
-
-    # -- cluster-wide limits and pauses -------------------------------------------------
-
-    async def set_limits(
-        self,
-        job_type: str,
-        *,
-        concurrency: int | None = None,
-        per_user: int | None = None,
-        rate: str | Rate | None = None,
-        fair: bool | None = None,
-    ) -> None:
-        """Override a type's cluster-wide limits (those given; the others stay): jobs running
-        at once (0: none start), per `user_id`, and starts per period (`"60/1m"`); `fair=False`
-        claims it in strict FIFO order. Every worker obeys at its next claim."""
-        for name, value in (("concurrency", concurrency), ("per_user", per_user)):
-            if value is not None and (isinstance(value, bool) or value < 0):
-                raise ConfigurationError(f"{name} must be a whole number, 0 or more: {value!r}")
-        limits = TypeLimits(
-            concurrency=concurrency,
-            per_user=per_user,
-            rate=Rate.parse(rate) if rate is not None else None,
-        )
-        await self.backend.limits_set(job_type, limits, fair=fair)
-        self._wake_workers()
-
-    async def clear_limits(self, job_type: str) -> None:
-        """Drop a type's overrides: its handlers' defaults apply again."""
-        await self.backend.limits_clear(job_type)
-        self._wake_workers()
-
-    async def limits(self) -> list[LimitState]:
-        """Every type with limits or a pause: configured, default and effective values, and
-        what runs now."""
-        return await self.backend.limits_list()
-
-    async def pause(
-        self, *types: str, queues: Sequence[str] = (), reason: str | None = None
-    ) -> None:
-        """Pause job types and queues cluster-wide, at once: their jobs stay pending."""
-        await self.backend.pause(types=types, queues=queues, reason=reason)
-
-    async def resume(self, *types: str, queues: Sequence[str] = ()) -> None:
-        """Resume job types (a pause by hand or from back-pressure) and queues."""
-        await self.backend.resume(types=types, queues=queues)
-        self._wake_workers()
-
-    async def paused_queues(self) -> dict[str, str | None]:
-        return await self.backend.paused_queues()
 
     def _wake_workers(self) -> None:
         # The database wakes the other workers (a trigger on the limits tables).

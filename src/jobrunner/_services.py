@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
 import anyio
@@ -19,11 +19,13 @@ import attrs
 
 from ._attempt import StopReason
 from ._backend import Backend, Held, Outcome, Wakeup, WorkerInfo
+from ._budgets import UsageEntry
 from ._errors import DatabaseError
 from ._ledger import Ledger
 from ._limits import TypeLimits
 from ._observe import Observer
 from ._outage import Outage
+from ._schedules import Schedule, decide
 from ._secrets import redact
 from ._status import JobStatus
 
@@ -217,13 +219,15 @@ class Heartbeat:
 
 
 @attrs.define(eq=False)
-class LimitsDeclaration:
-    """Records the handlers' default limits in the database (where every worker's claims read
-    them), at start and again after a failure; then once a day."""
+class Declaration:
+    """Records what the code declares in the database, where every worker reads it: the
+    handlers' default limits and the plugins' schedules; at start, again after a failure,
+    then once a day."""
 
     backend: Backend
     outage: Outage
     defaults: Mapping[str, TypeLimits]
+    schedules: Mapping[str, Sequence[Schedule]] = attrs.field(factory=dict)  # by origin
 
     def first_delay(self) -> float:
         return 0.0
@@ -231,10 +235,76 @@ class LimitsDeclaration:
     async def run_once(self) -> float:
         try:
             await finishing(self.backend.limits_declare(self.defaults))
+            for origin, schedules in self.schedules.items():
+                await finishing(self.backend.schedules_declare(origin, schedules))
         except DatabaseError as exc:
-            self.outage.failed("declaring the handlers' limits", exc)
+            self.outage.failed("declaring the handlers' limits and schedules", exc)
             return 5.0
         return 86400.0
+
+
+@attrs.define(eq=False)
+class UsageWriter:
+    """Writes what jobs recorded with `ctx.record_usage`: before their outcomes are written
+    and before this worker's next claim (so a budget the last job reached holds its user's
+    next job on every worker), every second (a long job's spending so far), and at stop."""
+
+    backend: Backend
+    outage: Outage
+    interval: float = 1.0
+    _pending: list[UsageEntry] = attrs.field(factory=list, init=False)
+
+    def add(self, job_id: int, user_id: str | None, amounts: Mapping[str, float]) -> None:
+        self._pending.append(UsageEntry(job_id=job_id, user_id=user_id, amounts=amounts))
+
+    def first_delay(self) -> float:
+        return self.interval
+
+    async def flush(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await finishing(self.backend.usage_add(batch))
+            except DatabaseError as exc:
+                self.outage.failed("recording usage", exc)
+                self._pending[:0] = batch  # kept: tried again next round
+
+    async def run_once(self) -> float:
+        await self.flush()
+        return self.interval
+
+
+@attrs.define(eq=False)
+class Scheduler:
+    """Enqueues the due schedules' jobs (one worker takes each tick, under a row lock), then
+    sleeps until the next tick of any schedule (a minute at most; a change wakes it)."""
+
+    backend: Backend
+    outage: Outage
+    max_payload_bytes: int
+    longest: float = 60.0
+    _poked: anyio.Event = attrs.field(factory=anyio.Event, init=False)
+
+    def first_delay(self) -> float:
+        return 0.0
+
+    def poke(self) -> None:
+        """Look again now (a schedule was added or changed)."""
+        self._poked.set()
+
+    async def run_once(self) -> float:
+        self._poked = anyio.Event()
+        try:
+            _, next_in = await finishing(
+                self.backend.schedules_run(decide, max_payload_bytes=self.max_payload_bytes)
+            )
+        except DatabaseError as exc:
+            self.outage.failed("running the schedules", exc)
+            return 5.0
+        delay = self.longest if next_in is None else min(max(next_in, 0.01), self.longest)
+        with anyio.move_on_after(delay):
+            await self._poked.wait()
+        return 0.0
 
 
 @attrs.define(eq=False)

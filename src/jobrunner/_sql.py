@@ -55,6 +55,10 @@ COMPANION_TABLES = {
     "limits": "_limits",
     "queue_pauses": "_queue_pauses",
     "turns": "_turns",
+    "usage": "_usage",
+    "budgets": "_budgets",
+    "schedules": "_schedules",
+    "over_budget": "_over_budget",
 }
 COMPANION_OBJECTS = {
     "claim_index": "_claim_idx",
@@ -71,6 +75,13 @@ COMPANION_OBJECTS = {
     "limits_notify_trigger": "_limits_notify",
     "limits_change_trigger": "_limits_change",
     "queue_pauses_notify_trigger": "_qpause_notify",
+    "unique_key_index": "_unique_key_idx",
+    "budgets_notify_trigger": "_budget_notify",
+    "budgets_change_trigger": "_budget_change",
+    "budgets_insert_trigger": "_budget_insert",
+    "schedules_notify_trigger": "_sched_notify",
+    "schedules_notify_function": "_sched_notify",
+    "schedules_change_trigger": "_sched_change",
 }
 
 

@@ -40,15 +40,18 @@ from ._observe import Observer
 from ._outage import Outage
 from ._plugin import Handler
 from ._producer import Producer, RunState
+from ._schedules import Schedule
 from ._services import (
+    Declaration,
     Heartbeat,
     LeaseKeeper,
-    LimitsDeclaration,
     MemoryGuard,
     ProgressWriter,
     Pruner,
     Rescuer,
+    Scheduler,
     Service,
+    UsageWriter,
     run_service,
 )
 from ._settings import Settings
@@ -85,6 +88,7 @@ class Worker:
     rand: Callable[[], float] = random.random
     memory_probe: Callable[[], int] | None = None
     observer: Observer = attrs.field(factory=Observer)
+    schedules: Mapping[str, Sequence[Schedule]] = attrs.field(factory=dict)  # by origin
     started_at: float = attrs.field(factory=time.time, init=False)
     exit_code: int = attrs.field(default=0, init=False)
     stats: Counter[str] = attrs.field(factory=Counter, init=False)  # attempts by outcome
@@ -101,7 +105,9 @@ class Worker:
     _policy: SettlePolicy = attrs.field(init=False)
     _memory: MemoryGuard = attrs.field(init=False)
     _heartbeat: Heartbeat = attrs.field(init=False)
-    _limits: LimitsDeclaration = attrs.field(init=False)
+    _declaration: Declaration = attrs.field(init=False)
+    _usage: UsageWriter = attrs.field(init=False)
+    _scheduler: Scheduler = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         settings = self.settings
@@ -135,12 +141,19 @@ class Worker:
             queues=settings.queues,
             after_round=lambda: self._memory.check(),
         )
+        self._usage = UsageWriter(backend=self.backend, outage=self.outage)
+        self.producer.before_claim = self._usage.flush
+        self.completer.before_write = self._usage.flush
+        self._scheduler = Scheduler(
+            backend=self.backend, outage=self.outage, max_payload_bytes=settings.max_payload_bytes
+        )
         self._services = JobServices(
             worker_id=self.id,
             backend=self.backend,
             enqueue_many=self.enqueue_many,
             resources=self.resources,
             max_result_bytes=settings.max_result_bytes,
+            record_usage=self._usage.add,
         )
         self._policy = SettlePolicy(
             max_result_bytes=settings.max_result_bytes,
@@ -151,10 +164,11 @@ class Worker:
             limit=settings.max_memory, probe=self.memory_probe, exceeded=self._memory_exceeded
         )
         self._heartbeat = Heartbeat(backend=self.backend, outage=self.outage, info=self.info)
-        self._limits = LimitsDeclaration(
+        self._declaration = Declaration(
             backend=self.backend,
             outage=self.outage,
             defaults={h.type: h.limits for h in self.handlers.values()},
+            schedules=self.schedules,
         )
 
     # -- what others may read ------------------------------------------------------------
@@ -218,10 +232,10 @@ class Worker:
             extra={"event": "worker_started"},
         )
         # Before the first claim: a limit declared by a handler holds from the start.
-        again = await self._limits.run_once()
+        again = await self._declaration.run_once()
         async with anyio.create_task_group() as services:
             services.start_soon(self.completer.run)
-            services.start_soon(_later, again, self._limits)
+            services.start_soon(_later, again, self._declaration)
             for service in self._maintenance():
                 services.start_soon(run_service, service)
             services.start_soon(self._every_second)
@@ -239,7 +253,11 @@ class Worker:
                     self._queue.close()
             services.cancel_scope.cancel()
         await self.completer.drain(anyio.current_time() + 10)
+        await self._usage.run_once()  # what the last jobs spent
         await self._heartbeat.remove()
+        # Ready to run again (`await runner.run(burst=True)` once more, as tests do).
+        self._queue.reopen()
+        self._state.stopping = False
         log.info("worker %s stopped", self.id, extra={"event": "worker_stopped"})
         return self.exit_code
 
@@ -268,6 +286,8 @@ class Worker:
                 rand=self.rand,
             ),
             self._heartbeat,
+            self._usage,
+            self._scheduler,
         ]
         if self.settings.retention:
             found.append(
@@ -433,6 +453,9 @@ class Worker:
             await anyio.sleep(self.outage.delay())
 
     def _on_wakeup(self, wakeup: Wakeup) -> None:
+        if wakeup.schedules:
+            self._scheduler.poke()
+            return
         if wakeup.cancel_job_id is None:
             self.producer.wake()
             return

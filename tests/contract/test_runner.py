@@ -251,6 +251,23 @@ async def test_burst_mode_exits_when_idle(engine):
             assert (await runner.get_job(job_id)).status == "completed"
 
 
+async def test_a_runner_runs_again_after_a_burst_or_a_stop(engine):
+    plugin, _ = make_plugin()
+    async with engine.runner(plugins=[plugin], concurrency=1) as runner:
+        for round in range(3):
+            ids = [await runner.enqueue("t.echo", {"round": round}) for _ in range(3)]
+            with anyio.fail_after(20):
+                assert await runner.run(burst=True) == 0
+            assert {(await runner.get_job(i)).status for i in ids} == {"completed"}
+        runner.stop()  # a stop before run() is kept: it returns at once
+        with anyio.fail_after(20):
+            await runner.run()
+        job_id = await runner.enqueue("t.echo", "after the stop")
+        with anyio.fail_after(20):
+            await runner.run(burst=True)
+        assert (await runner.get_job(job_id)).status == "completed"
+
+
 async def test_a_parent_waits_for_its_children_and_gathers_their_results(engine):
     from jobrunner import WaitForChildren
 

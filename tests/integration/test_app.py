@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from jobrunner._sqlite import SQLiteBackend
-
 from jobrunner._cli._parser import build_parser
 from jobrunner._cli._reload import child_command, watch_roots
 from jobrunner._discovery import load_app
 from jobrunner._errors import ConfigurationError, PluginError, PluginLoadError, PluginNotFound
+from jobrunner._sqlite import SQLiteBackend
 from jr_docs import code_blocks, jobrunner_commands, shell_lines
 from jr_support import JOBRUNNER, REPO
 

@@ -23,6 +23,7 @@ PLUGINS = {
     "relbad": "rel_bad",
     "relsecret": "rel_secret",
     "rellimits": "rel_limits",
+    "relbudget": "rel_budget",
 }
 FULL = os.environ.get("JOBRUNNER_FULL", "").lower() in {"1", "true", "yes"}
 

@@ -17,8 +17,9 @@ from rel_support import jr, sql, start_worker, worker_env
 GRANTS = """
 GRANT USAGE ON SCHEMA {schema} TO jr_worker;
 GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.job, {schema}.job_workers,
-    {schema}.job_limits, {schema}.job_queue_pauses, {schema}.job_turns TO jr_worker;
-GRANT SELECT ON {schema}.job_migrations TO jr_worker;
+    {schema}.job_limits, {schema}.job_queue_pauses, {schema}.job_turns,
+    {schema}.job_usage, {schema}.job_budgets, {schema}.job_schedules TO jr_worker;
+GRANT SELECT ON {schema}.job_migrations, {schema}.job_over_budget TO jr_worker;
 """
 
 
@@ -54,13 +55,33 @@ def test_a_worker_needs_only_the_documented_privileges(worker_role, cluster_sche
         ids.append(done.stdout.strip())
     late = jr(env, "enqueue", "diag.noop", "--delay", "1h").stdout.strip()
     assert "is cancelled" in jr(env, "jobs", "cancel", late).stdout
+    for args in (
+        ("budgets", "set", "--user", "u1", "--daily", "100", "--unit", "tokens"),
+        ("schedules", "add", "hourly", "--every", "1h", "--type", "diag.noop"),
+    ):
+        done = jr(env, *args)
+        assert done.returncode == 0, (args, done.stderr)
+    spent = jr(
+        env, "enqueue", "diag.noop", "--user-id", "u1", "--key", "k",
+        "--payload", json.dumps({"usage": {"tokens": 7}}),
+    ).stdout.strip()  # fmt: skip
+    assert jr(env, "enqueue", "diag.noop", "--key", "k").stdout.strip() == spent
+    ids.append(spent)
     worker = start_worker(env, logs, "w", "--burst", "--log-level", "info", plugin="diag")
     assert worker.wait(timeout=60) == 0, worker.stderr()
     for job_id in ids:
         shown = json.loads(jr(env, "jobs", "show", job_id, "--json").stdout)
         assert shown["status"] == "completed"
+    assert json.loads(jr(env, "usage", "--json").stdout)[0]["amount"] == 7
     assert "is pending" in jr(env, "jobs", "retry", ids[0]).stdout
-    for args in (("status",), ("workers",), ("prune", "--older-than", "0s"), ("doctor",)):
+    for args in (
+        ("status",),
+        ("workers",),
+        ("prune", "--older-than", "0s"),
+        ("doctor",),
+        ("schedules", "list"),
+        ("budgets", "show"),
+    ):
         done = jr(env, *args)
         assert "permission denied" not in done.stdout + done.stderr, (args, done.stderr)
     assert "permission denied" not in worker.stderr()

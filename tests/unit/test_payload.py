@@ -118,7 +118,8 @@ def test_typescript_of_the_diag_payloads():
     text = typescript(schemas)
     assert "export interface DiagSleepPayload {\n" in text
     assert "  seconds?: number;\n" in text
-    assert "  message?: string;\n  /**" in text and "  permanent?: boolean;\n}" in text
+    assert "  message?: string;\n  /**" in text and "  permanent?: boolean;\n  /**" in text
+    assert "  rate_limited?: number | null;\n}" in text
     assert "export type DiagNoopPayload = unknown;\n" in text
     assert text.endswith(
         "export interface JobPayloads {\n"

@@ -63,6 +63,7 @@ async def enqueue(args: argparse.Namespace) -> int:
             max_attempts=args.max_attempts,
             run_at=run_at,
             delay=parse_duration(args.delay) if args.delay else None,
+            key=args.key,
         )
         print(job_id, flush=True)
         if not args.wait:
@@ -128,20 +129,29 @@ async def status(args: argparse.Namespace) -> int:
                 if args.watch:
                     print("\x1b[2J\x1b[H", end="")
                 print_stats(stats)
-                await _print_pauses(runner)
+                await _print_controls(runner)
             if not args.watch:
                 return 0
             await anyio.sleep(args.interval)
 
 
-async def _print_pauses(runner: Runner) -> None:
-    from ._limits import pause_text, print_paused_queues
+async def _print_controls(runner: Runner) -> None:
+    """Below the counts: paused types and queues, users held by budgets, schedules."""
+    from .._limits import pause_text
+    from ._budgets import print_holds
+    from ._limits import print_paused_queues
+    from ._schedules import print_schedules
 
     now = dt.datetime.now(dt.UTC)
     for state in await runner.limits():
         if state.paused_now(now):
             print(f"{state.type}: {pause_text(state, now)}")
     print_paused_queues(await runner.paused_queues())
+    print_holds(await runner.budget_holds())
+    schedules = await runner.schedules()
+    if schedules:
+        print()
+        print_schedules(schedules)
 
 
 def _stat(s: Any) -> dict[str, Any]:
@@ -158,12 +168,16 @@ async def jobs(args: argparse.Namespace) -> int:
         if args.jobs_command == "show":
             job = await runner.get_job(args.id)
             children = await runner.list_jobs(parent_id=job.id, limit=1000)
+            waiting = await runner.pending_reasons(job)
             if args.json:
                 data = job.as_dict()
                 data["children"] = [c.as_dict() for c in reversed(children)]
+                data["pending_reasons"] = waiting
                 print(json.dumps(data, ensure_ascii=False, indent=2))
             else:
                 print_job(job, children)
+                for reason in waiting:
+                    print(f"{'waiting':>17}: {reason}")
             return 0
         if args.jobs_command == "list":
             found = await runner.list_jobs(

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from .._discovery import installed
 from .._plugin import Plugin
 from .._settings import Settings
+
+if TYPE_CHECKING:
+    from .._runner import Runner
 
 
 def settings_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -44,3 +47,10 @@ def load_plugins(args: argparse.Namespace) -> list[str | Plugin]:
     from .._discovery import load_app
 
     return [*plugin_names(args), *(load_app(spec) for spec in app_specs(args))]
+
+
+def management_runner(args: argparse.Namespace) -> Runner:
+    """A runner for a management command: no worker, and no migration."""
+    from .._runner import Runner  # not for `--help`: the parser imports the command modules
+
+    return Runner(worker=False, auto_migrate=False, **settings_kwargs(args))

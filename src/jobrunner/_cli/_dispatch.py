@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import threading
+import time
 
 import anyio
 
@@ -25,7 +26,17 @@ EXIT_USAGE = 2  # the command line is wrong: flags, settings, payload, plugin na
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from . import _commands, _completion, _doctor, _limits, _ops, _plugins, _run
+    from . import (
+        _budgets,
+        _commands,
+        _completion,
+        _doctor,
+        _limits,
+        _ops,
+        _plugins,
+        _run,
+        _schedules,
+    )
 
     commands = {
         "run": _run.run,
@@ -41,6 +52,9 @@ def dispatch(args: argparse.Namespace) -> int:
         "limits": _limits.limits,
         "pause": _limits.pause,
         "resume": _limits.resume,
+        "schedules": _schedules.schedules,
+        "budgets": _budgets.budgets,
+        "usage": _budgets.usage,
         "completion": _completion.completion,
         "schema": _plugins.schema,
     }
@@ -69,7 +83,13 @@ def dispatch(args: argparse.Namespace) -> int:
 def _exit_past_stuck_threads(code: int) -> None:
     """A handler thread abandoned after its timeout may still be blocked: it must not keep a
     stopped worker process alive, so exit without waiting for it."""
-    stuck = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    # Idle pool threads are told to end when the loop closes and do so within moments: only
+    # those still running after a short grace are stuck.
+    deadline = time.monotonic() + 1.0
+    for thread in others:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t for t in others if t.is_alive()]
     if stuck:
         logging.getLogger("jobrunner").warning(
             "%d handler threads are still blocked; exiting without waiting for them", len(stuck)

@@ -7,14 +7,11 @@ import argparse
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._errors import ConfigurationError
-from .._limits import LimitState, Rate, TypeLimits
-from ._common import settings_kwargs
-
-if TYPE_CHECKING:
-    from .._runner import Runner
+from .._limits import LimitState, Rate, TypeLimits, pause_text
+from ._common import management_runner
 
 AddSettings = Callable[[argparse.ArgumentParser], None]
 
@@ -79,14 +76,8 @@ def _rate(text: str) -> Rate:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _runner(args: argparse.Namespace) -> Runner:
-    from .._runner import Runner  # not for `--help`: the parser imports this module
-
-    return Runner(worker=False, auto_migrate=False, **settings_kwargs(args))
-
-
 async def limits(args: argparse.Namespace) -> int:
-    async with _runner(args) as runner:
+    async with management_runner(args) as runner:
         if args.limits_command == "set":
             given = TypeLimits(concurrency=args.concurrency, per_user=args.per_user, rate=args.rate)
             if not given.any and args.fair is None:
@@ -118,7 +109,7 @@ async def limits(args: argparse.Namespace) -> int:
 
 async def pause(args: argparse.Namespace) -> int:
     _need_some(args, "pause")
-    async with _runner(args) as runner:
+    async with management_runner(args) as runner:
         await runner.pause(*args.types, queues=args.queues, reason=args.reason)
     print("paused: " + ", ".join([*args.types, *(f"queue {q}" for q in args.queues)]))
     return 0
@@ -126,7 +117,7 @@ async def pause(args: argparse.Namespace) -> int:
 
 async def resume(args: argparse.Namespace) -> int:
     _need_some(args, "resume")
-    async with _runner(args) as runner:
+    async with management_runner(args) as runner:
         await runner.resume(*args.types, queues=args.queues)
     print("resumed: " + ", ".join([*args.types, *(f"queue {q}" for q in args.queues)]))
     return 0
@@ -177,20 +168,6 @@ def _limit(effective: object, configured: object) -> str:
     if effective is None:
         return "-"
     return f"{effective}{'*' if configured is not None else ''}"  # *: set at run time
-
-
-def pause_text(state: LimitState, now: dt.datetime) -> str:
-    parts = []
-    if state.paused:
-        parts.append("paused")
-    if state.paused_until is not None and state.paused_until > now:
-        seconds = (state.paused_until - now).total_seconds()
-        parts.append(f"paused for {seconds:.0f}s more")
-    if parts and state.pause_reason:
-        parts.append(f"({state.pause_reason})")
-    if not state.fair:
-        parts.append("fifo")
-    return " ".join(parts) or "active"
 
 
 def print_paused_queues(queues: dict[str, str | None]) -> None:

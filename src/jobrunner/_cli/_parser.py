@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     enqueue.add_argument("--queue", default="default")
     enqueue.add_argument("--priority", type=int, default=0, help="higher runs first")
     enqueue.add_argument("--max-attempts", type=int, default=None)
+    enqueue.add_argument(
+        "--key",
+        default=None,
+        metavar="KEY",
+        help="idempotency key: while a job with it is pending or running, print its id instead",
+    )
     when = enqueue.add_mutually_exclusive_group()
     when.add_argument("--run-at", default=None, help="ISO 8601 time to run at")
     when.add_argument("--delay", default=None, help="run after this long (e.g. 30s, 5m)")
@@ -197,9 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--json", action="store_true")
     _add_settings(doctor, _CONNECTION)
 
-    from ._limits import add_commands
+    from . import _budgets, _limits, _schedules
 
-    add_commands(sub, lambda p: _add_settings(p, _CONNECTION))
+    for module in (_limits, _schedules, _budgets):
+        module.add_commands(sub, lambda p: _add_settings(p, _CONNECTION))
 
     plugins = sub.add_parser("plugins", help="installed plugins and their job types")
     plugins.add_argument("--json", action="store_true")

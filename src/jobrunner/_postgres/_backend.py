@@ -24,15 +24,15 @@ from .._backend import (
     Wakeup,
     WorkerInfo,
 )
-from .._errors import ConfigurationError, DatabaseError, JobNotFound, SchemaError
+from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
 from .._job import COLUMNS, Job, NewJob
-from .._limits import LimitState, TypeLimits, limit_state, set_params
 from .._schema import Migration, SchemaState
 from .._secrets import mask_url, redact
 from .._sql import load_blocks, load_migrations, table_names
 from .._status import JobStatus, OutcomeKind
 from .._version import __version__
 from ._claimed import ClaimedJob, raw_columns
+from ._controls import Controls
 from ._pool import Connection, Pool
 from ._support import (
     COLUMN_TYPES,
@@ -55,7 +55,7 @@ _CUSTOM = frozenset(
 
 
 @attrs.define
-class PostgresBackend:
+class PostgresBackend(Controls):
     """Jobs in a PostgreSQL table (default `public.job`)."""
 
     url: str
@@ -83,7 +83,12 @@ class PostgresBackend:
             # Functions live in the schema too.
             **{
                 key: sql.Identifier(self.schema, objects[key])
-                for key in ("notify_function", "turn_function", "limits_notify_function")
+                for key in (
+                    "notify_function",
+                    "turn_function",
+                    "limits_notify_function",
+                    "schedules_notify_function",
+                )
             },
             # DROP INDEX names the schema (CREATE INDEX cannot).
             "claim_index_in_schema": sql.Identifier(self.schema, objects["claim_index"]),
@@ -184,17 +189,40 @@ class PostgresBackend:
     ) -> list[int]:
         if not jobs:
             return []
-        if len(jobs) == 1:
-            name = "job_insert"
-            params: dict[str, Any] = jobs[0].insert_values(max_payload_bytes)
-        else:
-            name = "job_insert_many"
-            params = _insert_many_params(jobs, max_payload_bytes)
         if connection is not None:  # the caller's, in the caller's transaction
-            return await self._insert(connection, name, params)
-        return await self._pool.run(lambda conn: self._insert(conn, name, params))
+            return await self._insert(connection, jobs, max_payload_bytes)
+        return await self._pool.run(lambda conn: self._insert(conn, jobs, max_payload_bytes))
 
-    async def _insert(self, conn: Any, name: str, params: dict[str, Any]) -> list[int]:
+    async def _insert(self, conn: Any, jobs: Sequence[NewJob], max_payload_bytes: int) -> list[int]:
+        """One statement for the jobs without a key, one per job with one (each returns the
+        id of the job that holds its key, when one does); ids in input order."""
+        ids: list[int] = [0] * len(jobs)
+        plain = [i for i, job in enumerate(jobs) if job.key is None]
+        if len(plain) == 1:
+            [ids[plain[0]]] = await self._rows(
+                conn, "job_insert", jobs[plain[0]].insert_values(max_payload_bytes)
+            )
+        elif plain:
+            params = _insert_many_params([jobs[i] for i in plain], max_payload_bytes)
+            for i, job_id in zip(
+                plain, await self._rows(conn, "job_insert_many", params), strict=True
+            ):
+                ids[i] = job_id
+        for i, job in enumerate(jobs):
+            if job.key is not None:
+                ids[i] = await self._insert_keyed(conn, job.insert_values(max_payload_bytes))
+        return ids
+
+    async def _insert_keyed(self, conn: Any, params: dict[str, Any]) -> int:
+        # Nothing comes back when the job holding the key committed after the statement began
+        # (its snapshot cannot see it); the next statement sees it, or inserts if it has ended.
+        for _ in range(5):
+            found = await self._rows(conn, "job_insert", params)
+            if found:
+                return found[0]
+        raise QueryError(f"could not enqueue with idempotency key {params['unique_key']!r}")
+
+    async def _rows(self, conn: Any, name: str, params: dict[str, Any]) -> list[int]:
         cur = await conn.execute(self._queries[name], params)
         return [row[0] for row in await cur.fetchall()]
 
@@ -381,52 +409,6 @@ class PostgresBackend:
         """(running jobs with an expired lease, seconds the longest-running job has run)."""
         [row] = await self._fetch("job_overdue")
         return row["expired_leases"], _float(row["longest_running_seconds"])
-
-    # -- cluster-wide limits and pauses --------------------------------------------------
-
-    async def limits_declare(self, defaults: Mapping[str, TypeLimits]) -> None:
-        declared = {t: lim for t, lim in defaults.items() if lim.any}
-        rates = [lim.rate for lim in declared.values()]
-        await self._fetch(
-            "limits_declare",
-            {
-                "types": list(declared),
-                "concurrency": [lim.concurrency for lim in declared.values()],
-                "per_user": [lim.per_user for lim in declared.values()],
-                "rate_count": [r.count if r else None for r in rates],
-                "rate_seconds": [r.seconds if r else None for r in rates],
-                "plain": [t for t, lim in defaults.items() if not lim.any],
-            },
-        )
-
-    async def limits_set(
-        self, job_type: str, limits: TypeLimits, *, fair: bool | None = None
-    ) -> None:
-        await self._fetch("limits_set", set_params(job_type, limits, fair))
-
-    async def limits_clear(self, job_type: str) -> None:
-        await self._fetch("limits_clear", {"type": job_type})
-        await self._fetch("limits_forget_empty", {"type": job_type})
-
-    async def limits_list(self) -> list[LimitState]:
-        return [limit_state(row) for row in await self._fetch("limits_list")]
-
-    async def pause(
-        self, *, types: Sequence[str] = (), queues: Sequence[str] = (), reason: str | None = None
-    ) -> None:
-        if types:
-            await self._fetch("type_pause", {"types": list(types), "reason": reason})
-        if queues:
-            await self._fetch("queue_pause", {"queues": list(queues), "reason": reason})
-
-    async def resume(self, *, types: Sequence[str] = (), queues: Sequence[str] = ()) -> None:
-        if types:
-            await self._fetch("type_resume", {"types": list(types)})
-        if queues:
-            await self._fetch("queue_resume", {"queues": list(queues)})
-
-    async def paused_queues(self) -> dict[str, str | None]:
-        return {r["queue"]: r["reason"] for r in await self._fetch("queue_pauses_list")}
 
     # -- workers -----------------------------------------------------------------------
 

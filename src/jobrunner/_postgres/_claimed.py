@@ -65,6 +65,7 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
     "payload": _json,
     "result": _json,
     "checkpoint": _json,
+    "usage": _json,
     **{c: _timestamp for c in COLUMNS if c.endswith("_at") or c == "locked_until"},
 }
 

@@ -40,6 +40,8 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
 
 
 def _parse_wakeup(payload: str) -> Wakeup:
+    if payload == "schedules":
+        return Wakeup(schedules=True)
     if payload.startswith("cancel:"):
         try:
             return Wakeup(cancel_job_id=int(payload[7:]))

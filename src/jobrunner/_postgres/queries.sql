@@ -1,7 +1,9 @@
 -- job_insert --
 -- Enqueue one job; unset values take the table's defaults. Its turn is its place in its
 -- user's line (see `{turns}`): the user's next turn, never behind the turn the type serves
--- now; 0 for a type that is not fair.
+-- now; 0 for a type that is not fair. With an idempotency key that a pending or running job
+-- holds, nothing is inserted and that job's id comes back (none when that job committed after
+-- this statement began: the caller asks again).
 WITH serving AS (
     SELECT coalesce((SELECT turn FROM {job} WHERE status = 'pending' AND type = %(type)s
                      ORDER BY priority DESC, turn LIMIT 1), 0) AS turn
@@ -12,14 +14,23 @@ WITH serving AS (
     ON CONFLICT (type, user_key) DO UPDATE
     SET next_turn = greatest(t.next_turn, EXCLUDED.next_turn - 1) + 1, updated_at = now()
     RETURNING next_turn - 1 AS turn
+), inserted AS (
+    INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
+                       turn, traceparent, unique_key)
+    VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload)s::jsonb,
+            %(max_attempts)s,
+            coalesce(%(run_at)s::timestamptz,
+                     now() + make_interval(secs => coalesce(%(delay)s, 0))),
+            coalesce((SELECT turn FROM line), 0), %(traceparent)s, %(unique_key)s::text)
+    ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND status IN ('pending', 'running')
+    DO NOTHING
+    RETURNING id
 )
-INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   turn, traceparent)
-VALUES (%(type)s, %(queue)s, %(user_id)s, %(parent_id)s, %(priority)s, %(payload)s::jsonb,
-        %(max_attempts)s,
-        coalesce(%(run_at)s::timestamptz, now() + make_interval(secs => coalesce(%(delay)s, 0))),
-        coalesce((SELECT turn FROM line), 0), %(traceparent)s)
-RETURNING id
+SELECT id FROM inserted
+UNION ALL
+SELECT id FROM {job}
+WHERE %(unique_key)s::text IS NOT NULL AND unique_key = %(unique_key)s::text
+  AND status IN ('pending', 'running') AND NOT EXISTS (SELECT 1 FROM inserted)
 
 -- job_insert_many --
 -- Enqueue many jobs in one statement; ids come back in input order. The payloads come as one
@@ -97,12 +108,30 @@ WITH slot AS (
            coalesce(l.rate_count, l.default_rate_count) AS rate_count,
            coalesce(l.rate_seconds, l.default_rate_seconds) AS rate_seconds,
            l.paused OR coalesce(l.paused_until > now(), false) AS paused,
-           coalesce(l.next_start_at <= now(), true) AS rate_open
+           coalesce(l.next_start_at <= statement_timestamp(), true) AS rate_open
     FROM {limits} AS l
     WHERE l.type = ANY(%(types)b::text[])
+), budgeted AS (
+    SELECT EXISTS (SELECT 1 FROM {budgets}) AS present
 ), allowed AS (
     SELECT slot.type, slot.max_attempts, slot.lease, lim.per_user, lim.rate_count,
            lim.rate_seconds,
+           -- Users held back by a budget (none when there is no budget at all): those over
+           -- one, and when a default of 0 applies, everyone without a budget of their own.
+           CASE WHEN (SELECT present FROM budgeted) THEN ARRAY(
+                    SELECT o.user_id FROM {over_budget} AS o
+                    WHERE o.types IS NULL OR slot.type = ANY(o.types))
+                ELSE '{{}}'::text[] END AS held,
+           coalesce((SELECT present FROM budgeted) AND EXISTS (
+                    SELECT 1 FROM {budgets} AS d
+                    WHERE d.user_id = '' AND d.amount = 0
+                      AND (d.types IS NULL OR slot.type = ANY(d.types))), false) AS hold_all,
+           CASE WHEN (SELECT present FROM budgeted) THEN ARRAY(
+                    SELECT own.user_id FROM {budgets} AS own JOIN {budgets} AS d
+                      ON d.user_id = '' AND d.amount = 0 AND d.unit = own.unit
+                     AND d.period = own.period AND (d.types IS NULL OR slot.type = ANY(d.types))
+                    WHERE own.user_id <> '')
+                ELSE '{{}}'::text[] END AS exempt,
            CASE WHEN lim.type IS NULL THEN slot.free
                 WHEN lim.paused OR lim.concurrency = 0 THEN 0
                 ELSE least(
@@ -134,6 +163,9 @@ WITH slot AS (
           AND (%(queues)b::text[] IS NULL OR queue = ANY(%(queues)b::text[]))
           AND CASE WHEN EXISTS (SELECT 1 FROM {queue_pauses})
                    THEN queue <> ALL(ARRAY(SELECT queue FROM {queue_pauses})) ELSE true END
+          AND CASE WHEN cardinality(allowed.held) = 0 AND NOT allowed.hold_all THEN true
+                   ELSE c.user_id IS NULL OR NOT (c.user_id = ANY(allowed.held) OR (
+                            allowed.hold_all AND c.user_id <> ALL(allowed.exempt))) END
         ORDER BY priority DESC, turn, run_at, id
         LIMIT allowed.free
         FOR UPDATE SKIP LOCKED
@@ -160,6 +192,8 @@ WITH slot AS (
                              OR c.user_id <> ALL(ARRAY(SELECT b.user_id FROM busy AS b
                                                        WHERE b.type = allowed.type
                                                          AND b.running >= allowed.per_user)))
+                        AND (c.user_id IS NULL OR NOT (c.user_id = ANY(allowed.held) OR (
+                                 allowed.hold_all AND c.user_id <> ALL(allowed.exempt))))
                       ORDER BY priority DESC, turn, run_at, id
                       LIMIT 4 * allowed.free) AS c
             ) AS ranked
@@ -189,17 +223,20 @@ WITH slot AS (
         attempts = job.attempts + 1,
         max_attempts = coalesce(job.max_attempts, slot.max_attempts),
         locked_by = %(worker)s,
-        locked_until = now() + make_interval(secs => slot.lease),
-        started_at = now(),
+        locked_until = statement_timestamp() + make_interval(secs => slot.lease),
+        -- The statement's time, not the transaction's: that began before the wait for the
+        -- limits' row lock, and a start must not look earlier than the finish it waited for.
+        started_at = statement_timestamp(),
         finished_at = NULL
     FROM slot
     -- `= ANY(ARRAY(…))` makes the update find its rows by primary key, never by a table scan.
     WHERE job.id = ANY(ARRAY(SELECT id FROM picked)) AND slot.type = job.type
     RETURNING {job_columns}
 ), spent AS (
-    -- A rate-limited type's next start moves one interval on for each job started.
+    -- A rate-limited type's next start moves one interval on for each job started (in the
+    -- statement's time, which `started_at` records: spacing holds in what operators read).
     UPDATE {limits} AS l
-    SET next_start_at = greatest(coalesce(l.next_start_at, now()), now())
+    SET next_start_at = greatest(l.next_start_at, statement_timestamp())
                         + make_interval(secs => a.rate_seconds / a.rate_count) * c.n
     FROM (SELECT type, count(*) AS n FROM claimed GROUP BY type) AS c
     JOIN allowed AS a ON a.type = c.type
@@ -420,12 +457,25 @@ WITH lim AS (
     WHERE r.status = 'running' AND r.user_id IS NOT NULL
     GROUP BY r.type, r.user_id, lim.per_user
     HAVING count(*) >= lim.per_user
+), held AS (
+    -- Users a budget holds back (see job_claim): their jobs are not due.
+    SELECT o.user_id, o.types, false AS all_users, '{{}}'::text[] AS exempt
+    FROM {over_budget} AS o
+    UNION ALL
+    SELECT NULL, d.types, true, ARRAY(
+               SELECT own.user_id FROM {budgets} AS own
+               WHERE own.user_id <> '' AND own.unit = d.unit AND own.period = d.period)
+    FROM {budgets} AS d WHERE d.user_id = '' AND d.amount = 0
 ), due AS (
     SELECT j.type, min(j.run_at) AS run_at
     FROM {job} AS j
     WHERE j.status = 'pending' AND j.type = ANY(%(types)s::text[])
       AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = j.queue)
       AND NOT EXISTS (SELECT 1 FROM capped AS c WHERE c.type = j.type AND c.user_id = j.user_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM held AS h
+          WHERE j.user_id IS NOT NULL AND (h.types IS NULL OR j.type = ANY(h.types))
+            AND (h.user_id = j.user_id OR (h.all_users AND j.user_id <> ALL(h.exempt))))
     GROUP BY j.type
 )
 SELECT extract(epoch FROM min(greatest(due.run_at, lim.next_start_at, lim.paused_until)) - now())
@@ -592,3 +642,138 @@ DELETE FROM {queue_pauses} WHERE queue = ANY(%(queues)s::text[])
 -- queue_pauses_list --
 -- The paused queues.
 SELECT queue, reason, paused_at FROM {queue_pauses} ORDER BY queue
+
+-- usage_add --
+-- Add what jobs spent (JSON [{job_id, user_id, unit, amount}, …]) to each job's usage and to
+-- its user's total for the UTC day. Not fenced: what a job spent is spent, whoever holds it.
+WITH u AS (
+    SELECT * FROM jsonb_to_recordset(%(entries)s::jsonb)
+                  AS u(job_id bigint, user_id text, unit text, amount float8)
+), per_job AS (
+    SELECT job_id, unit, sum(amount) AS amount FROM u GROUP BY job_id, unit
+), jobs AS (
+    UPDATE {job} AS job
+    SET usage = (SELECT jsonb_object_agg(unit, total) FROM (
+                     SELECT unit, sum(amount) AS total FROM (
+                         SELECT key AS unit, value::float8 AS amount
+                         FROM jsonb_each_text(coalesce(job.usage, '{{}}'::jsonb))
+                         UNION ALL
+                         SELECT p.unit, p.amount FROM per_job AS p WHERE p.job_id = job.id
+                     ) AS x GROUP BY unit
+                 ) AS y)
+    WHERE job.id = ANY(ARRAY(SELECT DISTINCT job_id FROM per_job))
+)
+INSERT INTO {usage} AS s (user_id, day, unit, amount)
+SELECT user_id, (now() AT TIME ZONE 'UTC')::date, unit, sum(amount)
+FROM u WHERE user_id IS NOT NULL
+GROUP BY user_id, unit
+ON CONFLICT (user_id, day, unit) DO UPDATE SET amount = s.amount + EXCLUDED.amount
+
+-- usage_totals --
+-- Users' totals by UTC day and unit, the last `days` days (one user, or all).
+SELECT user_id, to_char(day, 'YYYY-MM-DD') AS day, unit, amount FROM {usage}
+WHERE (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND day > (now() AT TIME ZONE 'UTC')::date - %(days)s::int
+ORDER BY user_id, day DESC, unit
+
+-- budget_set --
+-- Add or change a budget (user '' is the default).
+INSERT INTO {budgets} AS b (user_id, unit, period, amount, types)
+VALUES (%(user_id)s, %(unit)s, %(period)s, %(amount)s, %(types)s::text[])
+ON CONFLICT (user_id, unit, period) DO UPDATE
+SET amount = EXCLUDED.amount, types = EXCLUDED.types, updated_at = now()
+
+-- budget_remove --
+-- Remove a budget; returns it when there was one.
+DELETE FROM {budgets} WHERE user_id = %(user_id)s AND unit = %(unit)s AND period = %(period)s
+RETURNING user_id
+
+-- budgets_list --
+-- Every budget.
+SELECT user_id, unit, period, amount, types FROM {budgets} ORDER BY user_id, unit, period
+
+-- budget_holds --
+-- Who a budget holds back now (one user, or all): the users over a budget, and those a default
+-- of 0 holds (every user with jobs pending and no budget of their own for that unit and period).
+SELECT user_id, unit, period, amount, types, by_default, spent FROM {over_budget}
+WHERE %(user_id)s::text IS NULL OR user_id = %(user_id)s::text
+UNION ALL
+SELECT u.user_id, d.unit, d.period, d.amount, d.types, true, 0
+FROM {budgets} AS d
+CROSS JOIN (SELECT DISTINCT user_id FROM {job}
+            WHERE status = 'pending' AND user_id IS NOT NULL
+              AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)) AS u
+WHERE d.user_id = '' AND d.amount = 0
+  AND NOT EXISTS (SELECT 1 FROM {budgets} AS own
+                  WHERE own.user_id = u.user_id AND own.unit = d.unit AND own.period = d.period)
+  AND NOT EXISTS (SELECT 1 FROM {over_budget} AS o  -- listed above already
+                  WHERE o.user_id = u.user_id AND o.unit = d.unit AND o.period = d.period)
+ORDER BY 1, 2, 3
+
+-- schedules_declare --
+-- A plugin's schedules, as a starting worker declares them; rows of another origin (the CLI's,
+-- another plugin's) are left as they are.
+INSERT INTO {schedules} AS s (name, type, payload, queue, priority, cron, every, tz, missed,
+                              origin)
+SELECT d.name, d.type, d.payload, d.queue, d.priority, d.cron, d.every, d.tz, d.missed,
+       %(origin)s
+FROM jsonb_to_recordset(%(schedules)s::jsonb)
+     AS d(name text, type text, payload jsonb, queue text, priority int, cron text,
+          every float8, tz text, missed text)
+ON CONFLICT (name) DO UPDATE
+SET type = EXCLUDED.type, payload = EXCLUDED.payload, queue = EXCLUDED.queue,
+    priority = EXCLUDED.priority, cron = EXCLUDED.cron, every = EXCLUDED.every,
+    tz = EXCLUDED.tz, missed = EXCLUDED.missed, updated_at = now(),
+    next_run_at = CASE WHEN (s.cron, s.every, s.tz) IS DISTINCT FROM
+                            (EXCLUDED.cron, EXCLUDED.every, EXCLUDED.tz)
+                       THEN NULL ELSE s.next_run_at END
+WHERE s.origin = EXCLUDED.origin
+
+-- schedules_forget --
+-- A plugin's schedules it no longer declares.
+DELETE FROM {schedules} WHERE origin = %(origin)s AND name <> ALL(%(names)s::text[])
+
+-- schedule_add --
+-- Add a schedule from the CLI; returns nothing when the name is taken.
+INSERT INTO {schedules} (name, type, payload, queue, priority, cron, every, tz, missed, origin)
+VALUES (%(name)s, %(type)s, %(payload)s::jsonb, %(queue)s, %(priority)s, %(cron)s::text,
+        %(every)s::float8, %(tz)s, %(missed)s, 'cli')
+ON CONFLICT (name) DO NOTHING
+RETURNING name
+
+-- schedule_remove --
+-- Remove a schedule.
+DELETE FROM {schedules} WHERE name = %(name)s RETURNING name
+
+-- schedule_pause --
+-- Pause or resume a schedule; a resumed one goes on from its next tick (the ticks it missed
+-- while paused are not enqueued).
+UPDATE {schedules}
+SET paused = %(paused)s, updated_at = now(),
+    next_run_at = CASE WHEN %(paused)s THEN next_run_at END
+WHERE name = %(name)s
+RETURNING name
+
+-- schedules_list --
+-- Every schedule, with its next and last run.
+SELECT * FROM {schedules} ORDER BY name
+
+-- schedules_due --
+-- The schedules due now (or new), locked for this transaction; others skip them. With the
+-- database's clock, which every worker shares.
+SELECT *, now() AS db_now FROM {schedules}
+WHERE NOT paused AND (next_run_at IS NULL OR next_run_at <= now())
+ORDER BY name
+FOR UPDATE SKIP LOCKED
+
+-- schedule_ticked --
+-- A due schedule's tick is done: its next tick, and its last run when it enqueued one.
+UPDATE {schedules}
+SET next_run_at = %(next_run_at)s,
+    last_run_at = coalesce(%(ran_at)s::timestamptz, last_run_at),
+    last_job_id = coalesce(%(job_id)s::bigint, last_job_id)
+WHERE name = %(name)s
+
+-- schedules_next --
+-- Seconds until the next tick of any schedule (null: none).
+SELECT extract(epoch FROM min(next_run_at) - now()) AS seconds FROM {schedules} WHERE NOT paused

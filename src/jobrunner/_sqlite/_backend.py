@@ -37,11 +37,11 @@ from .._backend import (
     WorkerInfo,
 )
 from .._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
-from .._limits import LimitState, TypeLimits
 from .._schema import Migration, SchemaState
 from .._sql import load_blocks, table_names
 from .._status import RUNNABLE_AGAIN, JobStatus, OutcomeKind
 from . import _limits as limits
+from ._controls import Controls
 from ._files import FAILURES, immediate, translate
 from ._rows import insert_params, job_from_doc, job_from_row, one_job, rows, utc
 from ._schema import PACKAGE, Schema
@@ -60,7 +60,7 @@ def _render(text: str, names: dict[str, str]) -> str:
 
 
 @attrs.define
-class SQLiteBackend:
+class SQLiteBackend(Controls):
     """Jobs in a SQLite file (default table `job`), in WAL mode.
 
     `allow_other_tables` lets jobrunner add its tables to a database that already holds
@@ -119,8 +119,8 @@ class SQLiteBackend:
     async def aclose(self) -> None:
         await self._db.aclose()
 
-    def _exec(self, conn: sqlite3.Connection, name: str, **params: Any) -> sqlite3.Cursor:
-        return conn.execute(self._queries[name], params)
+    def _exec(self, conn: sqlite3.Connection, block: str, /, **params: Any) -> sqlite3.Cursor:
+        return conn.execute(self._queries[block], params)
 
     def _one_value(self, conn: sqlite3.Connection, name: str, **params: Any) -> Any:
         """The JSON value a one-row, one-column query returns, decoded."""
@@ -184,6 +184,11 @@ class SQLiteBackend:
         ]
         limits.assign_turns(conn, self._exec, params, now)
         for p in params:  # one statement per job, so the ids come back in input order
+            if p["unique_key"] is not None:
+                held = self._exec(conn, "job_holding_key", key=p["unique_key"]).fetchall()
+                if held:  # a pending or running job holds the key: it is the answer
+                    ids.append(held[0][0])
+                    continue
             [(job_id,)] = self._exec(conn, "job_insert", **p, now=now)
             ids.append(job_id)
         self._exec(conn, "wakeup_jobs")
@@ -215,6 +220,8 @@ class SQLiteBackend:
                     now=now,
                     queues=queues_json,
                     capped=json.dumps(limits.capped_users(a)),
+                    held_all=a.held_all,
+                    exempt=json.dumps(sorted(a.exempt)),
                     free=min(a.free, limit),
                 )
                 age = 0
@@ -393,52 +400,6 @@ class SQLiteBackend:
         """(running jobs with an expired lease, seconds the longest-running job has run)."""
         [row] = await self._fetch("job_overdue", now=self.clock())
         return row["expired_leases"], row["longest_running_seconds"]
-
-    # -- cluster-wide limits and pauses --------------------------------------------------
-
-    async def limits_declare(self, defaults: Mapping[str, TypeLimits]) -> None:
-        await self._write(lambda conn, now: limits.declare(conn, self._exec, defaults, now))
-
-    async def limits_set(
-        self, job_type: str, limits_: TypeLimits, *, fair: bool | None = None
-    ) -> None:
-        await self._write(
-            lambda conn, now: limits.set_limits(conn, self._exec, job_type, limits_, fair, now)
-        )
-
-    async def limits_clear(self, job_type: str) -> None:
-        def clear(conn: sqlite3.Connection, now: float) -> None:
-            self._exec(conn, "limits_clear", type=job_type, now=now)
-            self._exec(conn, "limits_forget_empty", type=job_type)
-
-        await self._write(clear)
-        deliver(self._key, Wakeup())
-
-    async def limits_list(self) -> list[LimitState]:
-        return await self._db.run(lambda conn: limits.listed(conn, self._exec))
-
-    async def pause(
-        self, *, types: Sequence[str] = (), queues: Sequence[str] = (), reason: str | None = None
-    ) -> None:
-        def pause(conn: sqlite3.Connection, now: float) -> None:
-            for job_type in types:
-                self._exec(conn, "type_pause", type=job_type, reason=reason, now=now)
-            for queue in queues:
-                self._exec(conn, "queue_pause", queue=queue, reason=reason, now=now)
-
-        await self._write(pause)
-
-    async def resume(self, *, types: Sequence[str] = (), queues: Sequence[str] = ()) -> None:
-        def resume(conn: sqlite3.Connection, now: float) -> None:
-            self._exec(conn, "type_resume", types=json.dumps(list(types)), now=now)
-            self._exec(conn, "queue_resume", queues=json.dumps(list(queues)))
-            self._exec(conn, "wakeup_jobs")
-
-        await self._write(resume)
-        deliver(self._key, Wakeup())
-
-    async def paused_queues(self) -> dict[str, str | None]:
-        return await self._db.run(lambda conn: limits.paused_queues(conn, self._exec))
 
     # -- workers -------------------------------------------------------------------------
 

@@ -31,16 +31,23 @@ class Allowance:
     per_user: int | None = None
     interval: float | None = None  # rate-limited: seconds between two starts
     busy: Mapping[str, int] = attrs.field(factory=dict)  # running jobs by user
+    held: frozenset[str] = frozenset()  # users a budget holds back
+    held_all: bool = False  # a default budget of 0: every user but the exempt
+    exempt: frozenset[str] = frozenset()  # users with a budget of their own
 
 
 def allowances(
     conn: sqlite3.Connection, run: Exec, slots: Sequence[ClaimSlot], now: float
 ) -> list[Allowance]:
-    """Each slot's `free` cut by its type's cluster-wide limits (SQLite: exact counts)."""
+    """Each slot's `free` cut by its type's cluster-wide limits (SQLite: exact counts), and
+    the users its budgets hold back."""
     types = json.dumps([s.type for s in slots])
     found = {r["type"]: r for r in rows(run(conn, "limits_of", types=types, now=now))}
-    if not found:
+    [(budgeted,)] = run(conn, "budgets_any").fetchall()
+    holds = _budget_holds(conn, run) if budgeted else None
+    if not found and holds is None:
         return [Allowance(slot=s, free=s.free) for s in slots]
+    found_budgets = {s.type: holds(s.type) if holds else {} for s in slots}
     running = dict(run(conn, "running_by_type", types=json.dumps(list(found))).fetchall())
     by_user: dict[str, dict[str, int]] = {}
     for job_type, user_id, count in run(conn, "running_by_user", types=json.dumps(list(found))):
@@ -49,7 +56,7 @@ def allowances(
     for s in slots:
         lim = found.get(s.type)
         if lim is None:
-            out.append(Allowance(slot=s, free=s.free))
+            out.append(Allowance(slot=s, free=s.free, **found_budgets[s.type]))
             continue
         free = 0 if lim["paused"] else s.free
         if lim["concurrency"] is not None:
@@ -65,17 +72,43 @@ def allowances(
                 per_user=lim["per_user"],
                 interval=interval,
                 busy=by_user.get(s.type, {}) if lim["per_user"] is not None else {},
+                **found_budgets[s.type],
             )
         )
     return out
 
 
+def _budget_holds(conn: sqlite3.Connection, run: Exec) -> Callable[[str], dict[str, Any]]:
+    """What budgets hold back, as a function of the job type."""
+    [(over,)] = run(conn, "budget_holds_for_types").fetchall()
+    [(zeros, owners)] = run(conn, "budget_default_zero").fetchall()
+    over_list = json.loads(over)
+    zero_list, owner_list = json.loads(zeros), json.loads(owners)
+
+    def applies(types: str | None, job_type: str) -> bool:
+        return types is None or job_type in json.loads(types)
+
+    def holds(job_type: str) -> dict[str, Any]:
+        zero = [(unit, period) for unit, period, types in zero_list if applies(types, job_type)]
+        return {
+            "held": frozenset(user for user, types in over_list if applies(types, job_type)),
+            "held_all": bool(zero),
+            "exempt": frozenset(
+                user for user, unit, period in owner_list if (unit, period) in zero
+            ),
+        }
+
+    return holds
+
+
 def capped_users(allowance: Allowance) -> list[str]:
-    """Users already at their per-user limit: their jobs are not candidates."""
+    """Users already at their per-user limit, or over a budget: their jobs are not
+    candidates."""
     limit = allowance.per_user
-    if limit is None:
-        return []
-    return [user for user, running in allowance.busy.items() if running >= limit]
+    capped = set(allowance.held)
+    if limit is not None:
+        capped |= {user for user, running in allowance.busy.items() if running >= limit}
+    return sorted(capped)
 
 
 def within_user_limits(allowance: Allowance, candidates: Iterable[list[Any]]) -> list[list[Any]]:

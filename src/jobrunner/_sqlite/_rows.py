@@ -10,7 +10,7 @@ from .._errors import JobNotFound
 from .._job import Job, NewJob, safe_json_loads
 
 _TIMES = ("run_at", "created_at", "started_at", "finished_at", "locked_until")
-_JSON = ("payload", "result", "checkpoint")
+_JSON = ("payload", "result", "checkpoint", "usage")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 

@@ -62,7 +62,7 @@ class Poller:
     read_counters: str
     read_cancelled: str
     _version: int | None = attrs.field(default=None, init=False)
-    _counters: tuple[int, int] = attrs.field(default=(0, 0), init=False)
+    _counters: tuple[int, int, int] = attrs.field(default=(0, 0, 0), init=False)
 
     def start(self, conn: sqlite3.Connection) -> None:
         self._version = _data_version(conn)
@@ -73,16 +73,18 @@ class Poller:
         if version == self._version:
             return []
         self._version = version
-        (jobs, cancels), (old_jobs, old_cancels) = self._read(conn), self._counters
-        self._counters = (jobs, cancels)
-        found = [Wakeup()] if jobs != old_jobs else []
-        if cancels != old_cancels:
+        (jobs, cancels, schedules), old = self._read(conn), self._counters
+        self._counters = (jobs, cancels, schedules)
+        found = [Wakeup()] if jobs != old[0] else []
+        if cancels != old[1]:
             found += [Wakeup(cancel_job_id=r[0]) for r in conn.execute(self.read_cancelled)]
+        if schedules != old[2]:
+            found.append(Wakeup(schedules=True))
         return found
 
-    def _read(self, conn: sqlite3.Connection) -> tuple[int, int]:
+    def _read(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
         found = conn.execute(self.read_counters).fetchall()
-        return (found[0][0], found[0][1]) if found else (0, 0)
+        return (found[0][0], found[0][1], found[0][2]) if found else (0, 0, 0)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

@@ -1,10 +1,14 @@
 -- job_insert --
 -- Enqueue one job (run once per job inside one transaction, so ids match the input order).
 INSERT INTO {job} (type, queue, user_id, parent_id, priority, payload, max_attempts, run_at,
-                   created_at, turn, traceparent)
+                   created_at, turn, traceparent, unique_key)
 VALUES (:type, :queue, :user_id, :parent_id, :priority, :payload, :max_attempts, :run_at, :now,
-        :turn, :traceparent)
+        :turn, :traceparent, :unique_key)
 RETURNING id
+
+-- job_holding_key --
+-- The pending or running job that holds an idempotency key.
+SELECT id FROM {job} WHERE unique_key = :key AND status IN ('pending', 'running')
 
 -- turn_serving --
 -- The turn a type serves now: the lowest of its best-priority pending jobs (0 when none waits).
@@ -25,8 +29,9 @@ RETURNING next_turn - :n
 
 -- job_claim_candidates --
 -- The best runnable pending jobs of one type, at most `free`, as one row of JSON
--- [[id, priority, turn, run_at µs, user_id], ...], skipping paused queues and the users in
--- `capped` (JSON, at their per-user limit). Read under the claim's write lock.
+-- [[id, priority, turn, run_at µs, user_id], ...], skipping paused queues, the users in
+-- `capped` (JSON: at their per-user limit, or over a budget) and, when `held_all` (a default
+-- budget of 0), every user but those in `exempt`. Read under the claim's write lock.
 SELECT json_group_array(json_array(id, priority, turn, CAST(round(run_at * 1000000) AS INTEGER),
                                    user_id)) FROM (
     SELECT id, priority, turn, run_at, user_id FROM {job} AS c
@@ -34,6 +39,8 @@ SELECT json_group_array(json_array(id, priority, turn, CAST(round(run_at * 10000
       AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
       AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = c.queue)
       AND (user_id IS NULL OR user_id NOT IN (SELECT value FROM json_each(:capped)))
+      AND (user_id IS NULL OR NOT :held_all
+           OR user_id IN (SELECT value FROM json_each(:exempt)))
     ORDER BY priority DESC, turn, run_at, id
     LIMIT :free
 )
@@ -96,7 +103,7 @@ SELECT json_group_array(json_object(
     'finished_at', CAST(round(finished_at * 1000000) AS INTEGER),
     'locked_until', CAST(round(locked_until * 1000000) AS INTEGER),
     'locked_by', locked_by, 'cancel_requested', cancel_requested, 'turn', turn,
-    'traceparent', traceparent))
+    'traceparent', traceparent, 'unique_key', unique_key, 'usage', json(usage)))
 FROM {job}
 WHERE id IN (SELECT value FROM json_each(:ids))
 
@@ -269,12 +276,26 @@ WITH lim AS (
     WHERE r.status = 'running' AND r.user_id IS NOT NULL
     GROUP BY r.type, r.user_id
     HAVING count(*) >= max(lim.per_user)
+), held AS (
+    -- Users a budget holds back: their jobs are not due.
+    SELECT o.user_id, o.types, 0 AS all_users, '[]' AS exempt FROM {over_budget} AS o
+    UNION ALL
+    SELECT NULL, d.types, 1, (SELECT json_group_array(own.user_id) FROM {budgets} AS own
+                              WHERE own.user_id <> '' AND own.unit = d.unit
+                                AND own.period = d.period)
+    FROM {budgets} AS d WHERE d.user_id = '' AND d.amount = 0
 ), due AS (
     SELECT j.type, min(j.run_at) AS run_at
     FROM {job} AS j
     WHERE j.status = 'pending' AND j.type IN (SELECT value FROM json_each(:types))
       AND NOT EXISTS (SELECT 1 FROM {queue_pauses} AS p WHERE p.queue = j.queue)
       AND NOT EXISTS (SELECT 1 FROM capped AS c WHERE c.type = j.type AND c.user_id = j.user_id)
+      AND NOT EXISTS (
+          SELECT 1 FROM held AS h
+          WHERE j.user_id IS NOT NULL
+            AND (h.types IS NULL OR j.type IN (SELECT value FROM json_each(h.types)))
+            AND (h.user_id = j.user_id OR (h.all_users AND j.user_id NOT IN (
+                     SELECT value FROM json_each(h.exempt)))))
     GROUP BY j.type
 )
 SELECT min(max(due.run_at, coalesce(lim.next_start_at, 0), coalesce(lim.paused_until, 0)))
@@ -315,7 +336,7 @@ UPDATE {wakeup} SET cancels = cancels + 1
 
 -- wakeup_read --
 -- The wake-up counters, read when `PRAGMA data_version` changed.
-SELECT jobs, cancels FROM {wakeup}
+SELECT jobs, cancels, schedules FROM {wakeup}
 
 -- worker_heartbeat --
 -- Register or refresh a worker's heartbeat row.
@@ -463,3 +484,130 @@ SELECT queue, reason, paused_at FROM {queue_pauses} ORDER BY queue
 -- job_type_of --
 -- One job's type.
 SELECT type FROM {job} WHERE id = :id
+
+-- job_usage_get --
+-- A job's usage so far (JSON text, or null).
+SELECT usage FROM {job} WHERE id = :id
+
+-- job_usage_set --
+-- A job's usage, as the whole JSON object.
+UPDATE {job} SET usage = :usage WHERE id = :id
+
+-- usage_add --
+-- Add to a user's total of one unit for the UTC day `day`.
+INSERT INTO {usage} (user_id, day, unit, amount) VALUES (:user_id, :day, :unit, :amount)
+ON CONFLICT (user_id, day, unit) DO UPDATE SET amount = amount + excluded.amount
+
+-- usage_totals --
+-- Users' totals by UTC day and unit, since `since` (one user, or all).
+SELECT user_id, day, unit, amount FROM {usage}
+WHERE (:user_id IS NULL OR user_id = :user_id) AND day >= :since
+ORDER BY user_id, day DESC, unit
+
+-- budget_set --
+-- Add or change a budget (user '' is the default).
+INSERT INTO {budgets} (user_id, unit, period, amount, types, updated_at)
+VALUES (:user_id, :unit, :period, :amount, :types, :now)
+ON CONFLICT (user_id, unit, period) DO UPDATE
+SET amount = excluded.amount, types = excluded.types, updated_at = excluded.updated_at
+
+-- budget_remove --
+-- Remove a budget; returns it when there was one.
+DELETE FROM {budgets} WHERE user_id = :user_id AND unit = :unit AND period = :period
+RETURNING user_id
+
+-- budgets_list --
+-- Every budget (`types` as JSON text).
+SELECT user_id, unit, period, amount, types FROM {budgets} ORDER BY user_id, unit, period
+
+-- budgets_any --
+-- Whether any budget is set (claims skip budgets entirely when none is).
+SELECT EXISTS (SELECT 1 FROM {budgets})
+
+-- budget_holds --
+-- Who a budget holds back now, as on PostgreSQL.
+SELECT user_id, unit, period, amount, types, by_default, spent FROM {over_budget}
+WHERE :user_id IS NULL OR user_id = :user_id
+UNION ALL
+SELECT u.user_id, d.unit, d.period, d.amount, d.types, 1, 0
+FROM {budgets} AS d
+CROSS JOIN (SELECT DISTINCT user_id FROM {job}
+            WHERE status = 'pending' AND user_id IS NOT NULL
+              AND (:user_id IS NULL OR user_id = :user_id)) AS u
+WHERE d.user_id = '' AND d.amount = 0
+  AND NOT EXISTS (SELECT 1 FROM {budgets} AS own
+                  WHERE own.user_id = u.user_id AND own.unit = d.unit AND own.period = d.period)
+  AND NOT EXISTS (SELECT 1 FROM {over_budget} AS o  -- listed above already
+                  WHERE o.user_id = u.user_id AND o.unit = d.unit AND o.period = d.period)
+ORDER BY 1, 2, 3
+
+-- schedule_declare --
+-- One of a plugin's schedules, as a starting worker declares it (rows of another origin stay).
+INSERT INTO {schedules} (name, type, payload, queue, priority, cron, every, tz, missed, origin)
+VALUES (:name, :type, :payload, :queue, :priority, :cron, :every, :tz, :missed, :origin)
+ON CONFLICT (name) DO UPDATE
+SET type = excluded.type, payload = excluded.payload, queue = excluded.queue,
+    priority = excluded.priority,
+    next_run_at = CASE WHEN cron IS NOT excluded.cron OR every IS NOT excluded.every
+                            OR tz IS NOT excluded.tz
+                       THEN NULL ELSE next_run_at END,
+    cron = excluded.cron, every = excluded.every, tz = excluded.tz, missed = excluded.missed,
+    updated_at = :now
+WHERE origin = excluded.origin
+
+-- schedules_forget --
+-- A plugin's schedules it no longer declares (`names`: JSON).
+DELETE FROM {schedules}
+WHERE origin = :origin AND name NOT IN (SELECT value FROM json_each(:names))
+
+-- schedule_add --
+-- Add a schedule from the CLI; returns nothing when the name is taken.
+INSERT INTO {schedules} (name, type, payload, queue, priority, cron, every, tz, missed, origin)
+VALUES (:name, :type, :payload, :queue, :priority, :cron, :every, :tz, :missed, 'cli')
+ON CONFLICT (name) DO NOTHING
+RETURNING name
+
+-- schedule_remove --
+-- Remove a schedule.
+DELETE FROM {schedules} WHERE name = :name RETURNING name
+
+-- schedule_pause --
+-- Pause or resume a schedule; a resumed one goes on from its next tick (the ticks it missed
+-- while paused are not enqueued).
+UPDATE {schedules}
+SET paused = :paused, updated_at = :now,
+    next_run_at = CASE WHEN :paused THEN next_run_at END
+WHERE name = :name RETURNING name
+
+-- schedules_list --
+-- Every schedule.
+SELECT * FROM {schedules} ORDER BY name
+
+-- schedules_due --
+-- The schedules due now (or new); the caller holds the write lock.
+SELECT * FROM {schedules}
+WHERE NOT paused AND (next_run_at IS NULL OR next_run_at <= :now)
+ORDER BY name
+
+-- schedule_ticked --
+-- A due schedule's tick is done: its next tick, and its last run when it enqueued one.
+UPDATE {schedules}
+SET next_run_at = :next_run_at, last_run_at = coalesce(:ran_at, last_run_at),
+    last_job_id = coalesce(:job_id, last_job_id)
+WHERE name = :name
+
+-- schedules_next --
+-- Seconds until the next tick of any schedule (null: none).
+SELECT min(next_run_at) - :now FROM {schedules} WHERE NOT paused
+
+-- budget_holds_for_types --
+-- For the claim: users over a budget (JSON [[user_id, types JSON or null], ...]).
+SELECT json_group_array(json_array(user_id, types)) FROM {over_budget}
+
+-- budget_default_zero --
+-- For the claim: default budgets of 0 ([[unit, period, types JSON or null], ...]) and the users
+-- with a budget of their own ([[user_id, unit, period], ...]).
+SELECT (SELECT json_group_array(json_array(unit, period, types)) FROM {budgets}
+        WHERE user_id = '' AND amount = 0),
+       (SELECT json_group_array(json_array(user_id, unit, period)) FROM {budgets}
+        WHERE user_id <> '')
