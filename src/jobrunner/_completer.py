@@ -42,6 +42,9 @@ class Completer:
     _limiter: anyio.CapacityLimiter | None = attrs.field(default=None, init=False)
     # Called after each written batch with the number of outcomes not yet written.
     on_flushed: Callable[[int], None] = lambda left: None
+    # Whether more outcomes may come soon (the worker holds attempts): else a batch has nothing to
+    # wait for, and an idle worker writes a job's outcome at once.
+    busy: Callable[[], bool] = lambda: True
 
     def add(self, outcome: Outcome) -> None:
         self._buffer.append(outcome)
@@ -64,7 +67,7 @@ class Completer:
         async with anyio.create_task_group() as group:
             while True:
                 await self._ready.wait()
-                if len(self._buffer) < self.batch_size:
+                if len(self._buffer) < self.batch_size and self.busy():
                     await anyio.sleep(self.interval)
                 # Another batch while one is in flight only once a full one waits: writing in
                 # parallel is for catching up, not for more, smaller statements.

@@ -112,3 +112,22 @@ async def test_drain_gives_up_at_its_deadline_and_keeps_what_is_unwritten():
     with anyio.fail_after(2):
         await done.drain(anyio.current_time() + 0.1)
     assert len(done) == 15
+
+
+async def test_an_idle_worker_writes_an_outcome_at_once_a_busy_one_waits_for_company():
+    store = SlowStore()
+    store.release.set()
+    busy = False
+    done = completer(store, batch_size=10, interval=5.0)
+    done.busy = lambda: busy
+    async with anyio.create_task_group() as group:
+        group.start_soon(done.run)
+        done.add(outcomes(1, 1)[0])
+        with anyio.fail_after(1):
+            while len(done):
+                await anyio.sleep(0.001)
+        busy = True
+        done.add(outcomes(2, 1)[0])
+        await anyio.sleep(0.05)
+        assert len(done) == 1  # waits up to the interval for others to join its batch
+        group.cancel_scope.cancel()
