@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import json.encoder
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -112,12 +112,12 @@ class Job:
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
-def _check_text(name: str, value: str | None) -> None:
+def _check_text(name: str, value: str) -> None:
     """Text columns must be valid UTF-8 without NUL: PostgreSQL would refuse them."""
-    if value is None:
-        return
     if "\x00" in value:
         raise PayloadError(f"{name} contains a NUL character")
+    if value.isascii():  # a flag read, no copy: ASCII text always encodes
+        return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -149,12 +149,16 @@ class NewJob:
         if not self.type:
             raise ValueError("Length of 'type' must be >= 1: the job type cannot be empty")
         _check_text("type", self.type)
-        _check_text("queue", self.queue)
-        _check_text("user_id", self.user_id)
-        _check_text("traceparent", self.traceparent)
-        _check_text("key", self.key)
-        if self.key == "":
-            raise ValueError("an idempotency key cannot be empty (use None for none)")
+        if self.queue is not DEFAULT_QUEUE:
+            _check_text("queue", self.queue)
+        if self.user_id is not None:
+            _check_text("user_id", self.user_id)
+        if self.traceparent is not None:
+            _check_text("traceparent", self.traceparent)
+        if self.key is not None:
+            _check_text("key", self.key)
+            if not self.key:
+                raise ValueError("an idempotency key cannot be empty (use None for none)")
 
     def payload_json(self, max_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES) -> str:
         """The payload as JSON text, refusing what is not JSON or is too large."""
@@ -239,3 +243,40 @@ def encode_json(value: Any, *, what: str, max_bytes: int) -> str:
     if size > max_bytes:
         raise PayloadError(f"{what} is {size} bytes, over the limit of {max_bytes} bytes")
     return text
+
+
+# Payloads encoded together, this many at a time: one encoder call per chunk instead of one per
+# payload, and a chunk within the size limit proves that each of its payloads is.
+_CHUNK = 256
+
+
+def encode_json_array(values: Sequence[Any], *, what: str, max_bytes: int) -> str:
+    """The JSON array of `values`, each refused exactly as `encode_json` refuses it alone."""
+    parts = []
+    for start in range(0, len(values), _CHUNK):
+        chunk = values[start : start + _CHUNK]
+        text = _chunk_json(chunk, max_bytes)
+        if text is None:  # something to refuse, or simply large: value by value
+            text = ",".join([encode_json(v, what=what, max_bytes=max_bytes) for v in chunk])
+        parts.append(text)
+    return "[" + ",".join(parts) + "]"
+
+
+def _chunk_json(chunk: Sequence[Any], max_bytes: int) -> str | None:
+    """The chunk's values as comma-separated JSON when that is certainly fine, else None."""
+    if _C_ENCODE is None:
+        return None
+    try:
+        text = "".join(_C_ENCODE(list(chunk), 0))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if "\\u0000" in text:
+        return None
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return None
+    return text[1:-1] if size <= max_bytes else None

@@ -31,14 +31,19 @@ def _line(
     if not job_log.isEnabledFor(level):
         return
     record = job_log.makeRecord(job_log.name, level, "", 0, msg, args, exc_info)
-    record.__dict__.update(
-        job_id=job.id, job_type=job.type, attempt=job.attempts, user_id=job.user_id, **fields
-    )
+    values = record.__dict__
+    values["job_id"] = job.id
+    values["job_type"] = job.type
+    values["attempt"] = job.attempts
+    values["user_id"] = job.user_id
+    values.update(fields)
     job_log.handle(record)
 
 
 def log_claimed(attempt: Attempt) -> None:
     """At debug level: at info, the line of how the attempt ended says it all."""
+    if not job_log.isEnabledFor(logging.DEBUG):
+        return  # the hot path: no arguments read from the job
     job = attempt.job
     _line(
         logging.DEBUG,

@@ -7,6 +7,7 @@ and redact with the cached pattern of `_secrets`.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import contextlib
 import json
@@ -172,7 +173,12 @@ def _safe_str(value: object) -> str:
 
 
 class _LineHandler(logging.StreamHandler[TextIO]):
-    """Writes each line with one call, and flushes only a stream that does not write through."""
+    """Writes each line with one call, and flushes only a stream that does not write through.
+
+    On an asyncio loop's thread, lines below warning are gathered and written together once
+    the loop has run the callbacks at hand (a busy worker's job lines: one write per round of
+    the loop instead of one per line); a warning, a line from another thread and `flush()`
+    write what is gathered first, in order."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
@@ -180,10 +186,20 @@ class _LineHandler(logging.StreamHandler[TextIO]):
         self._flush = not (
             getattr(stream, "write_through", False) or getattr(stream, "line_buffering", False)
         )
+        self._gathered: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.stream.write(self.format(record) + "\n")
+            line = self.format(record) + "\n"
+            loop = asyncio._get_running_loop() if record.levelno < logging.WARNING else None
+            if loop is not None:
+                self._gathered.append(line)
+                if len(self._gathered) == 1:
+                    loop.call_soon(self.flush)
+                return
+            if self._gathered:
+                line = self._take() + line
+            self.stream.write(line)
             if self._flush:
                 self.stream.flush()
         except RecursionError:
@@ -191,12 +207,32 @@ class _LineHandler(logging.StreamHandler[TextIO]):
         except Exception:
             self.handleError(record)
 
+    def _take(self) -> str:
+        text = "".join(self._gathered)
+        self._gathered.clear()
+        return text
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            if self._gathered:
+                try:
+                    self.stream.write(self._take())
+                except Exception as exc:
+                    _report(exc, "jobrunner")
+        finally:
+            self.release()
+        super().flush()
+
     def handleError(self, record: logging.LogRecord) -> None:
         # The stock handler prints the record's message and arguments as they are: secrets too.
-        if logging.raiseExceptions and sys.stderr:
-            exc = sys.exc_info()[1]
-            with contextlib.suppress(Exception):
-                sys.stderr.write(f"--- Logging error in {record.name}: {redact(repr(exc))}\n")
+        _report(sys.exc_info()[1], record.name)
+
+
+def _report(exc: BaseException | None, where: str) -> None:
+    if logging.raiseExceptions and sys.stderr:
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"--- Logging error in {where}: {redact(repr(exc))}\n")
 
 
 def setup_logging(level: str = "info", fmt: str = "text", *, stream: TextIO | None = None) -> None:

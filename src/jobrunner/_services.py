@@ -253,6 +253,7 @@ class UsageWriter:
     outage: Outage
     interval: float = 1.0
     _pending: list[UsageEntry] = attrs.field(factory=list, init=False)
+    _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False)
 
     def add(self, job_id: int, user_id: str | None, amounts: Mapping[str, float]) -> None:
         self._pending.append(UsageEntry(job_id=job_id, user_id=user_id, amounts=amounts))
@@ -261,7 +262,13 @@ class UsageWriter:
         return self.interval
 
     async def flush(self) -> None:
-        if self._pending:
+        if not self._pending and not self._lock.locked():
+            return  # the common case: nothing recorded, nothing in flight
+        # One write at a time: a caller that finds one in flight waits for it, since it may
+        # carry this caller's entries (outcomes must not overtake their jobs' usage).
+        async with self._lock:
+            if not self._pending:
+                return
             batch, self._pending = self._pending, []
             try:
                 await finishing(self.backend.usage_add(batch))

@@ -123,6 +123,7 @@ class Worker:
             batch_size=settings.completion_batch,
             interval=settings.completion_interval,
             on_flushed=lambda left: self.producer.flushed(left),
+            busy=lambda: bool(self.ledger),
         )
         self.producer = Producer(
             backend=self.backend,

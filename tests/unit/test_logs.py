@@ -11,6 +11,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
+import anyio.to_thread
 import pytest
 
 from jobrunner._logs import setup_logging
@@ -257,3 +259,30 @@ def test_a_failing_stream_reports_the_failure_without_the_secret(capsys, secret_
     err = capsys.readouterr().err
     assert "Logging error in jobrunner" in err and "disk full" in err
     _assert_no_secret(err)
+
+
+def test_on_the_loop_info_lines_are_written_together_and_in_order():
+    stream = io.StringIO()
+    setup_logging("info", "text", stream=stream)
+    log = logging.getLogger("jobrunner.job")
+
+    def messages() -> list[str]:
+        return [line.rsplit(": ", 1)[1] for line in stream.getvalue().splitlines()]
+
+    async def main() -> None:
+        log.info("one")
+        log.info("two")
+        assert messages() == []  # gathered until the loop has run what it has at hand
+        await anyio.sleep(0.01)
+        assert messages() == ["one", "two"]
+        log.info("three")
+        log.warning("four")  # a warning goes out at once, after what was gathered
+        assert messages() == ["one", "two", "three", "four"]
+        log.info("five")
+        await anyio.to_thread.run_sync(log.info, "six")  # another thread: at once, in order
+        assert messages()[-2:] == ["five", "six"]
+        log.info("seven")
+
+    anyio.run(main)
+    logging.getLogger().handlers[0].flush()  # as logging.shutdown() does at exit
+    assert messages()[-1] == "seven"

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
@@ -100,22 +99,27 @@ class Pool:
         """`await work(connection)` with a pooled connection; psycopg's errors become
         jobrunner's. Run again, unprepared, when prepared statements collide."""
         try:
-            async with self._connection() as conn:
-                return await work(conn)
+            return await self._run(work)
         except _PreparedStatementsCollide:
-            async with self._connection() as conn:
-                return await work(conn)
+            return await self._run(work)
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
+    async def _run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+        # getconn/putconn rather than the pool's `connection()`: that context manager (and the
+        # connection's own, inside it) costs more than the statement's Python side. A
+        # connection returned mid-transaction or mid-query is rolled back or closed by the
+        # pool itself.
         if self._pool is None:
             await self.open()
-        assert self._pool is not None
+        pool = self._pool
+        assert pool is not None
         try:
-            async with self._pool.connection() as conn:
+            conn = await pool.getconn()
+            try:
                 if not self.prepare:
                     conn.prepare_threshold = None
-                yield conn
+                return await work(conn)
+            finally:
+                await pool.putconn(conn)
         except PoolTimeout:
             raise DatabaseError(
                 f"PostgreSQL is unreachable: {redact(await self._why_unreachable(), self.url)}"

@@ -11,7 +11,7 @@ from psycopg import sql
 from psycopg.types.json import set_json_loads
 
 from .._backend import Wakeup
-from .._job import NewJob, safe_json_loads
+from .._job import NewJob, encode_json_array, safe_json_loads
 
 # Columns whose type jobrunner relies on (information_schema spelling).
 COLUMN_TYPES = {
@@ -53,8 +53,9 @@ def _parse_wakeup(payload: str) -> Wakeup:
 def _insert_many_params(jobs: Sequence[NewJob], max_payload_bytes: int) -> dict[str, Any]:
     """The parameters of `job_insert_many`: each column as one value or an empty array when
     every job has the same (or no) value, else as an array."""
+    payloads = list(map(attrgetter("payload"), jobs))
     params: dict[str, Any] = {
-        "payloads": "[" + ",".join([j.payload_json(max_payload_bytes) for j in jobs]) + "]"
+        "payloads": encode_json_array(payloads, what="payload", max_bytes=max_payload_bytes)
     }
     for column, key in (("type", "types"), ("queue", "queues"), ("priority", "priorities")):
         values = list(map(attrgetter(column), jobs))
