@@ -63,6 +63,31 @@ async def test_a_real_novel_from_a_local_path(cineqo: Any) -> None:
     cineqo.assert_no_secrets()
 
 
+async def test_a_table_of_contents_before_the_title_line(cineqo: Any) -> None:
+    """The field report: 目录 and 100 entries before the text; the split repairs itself."""
+    text = novel_bytes(XIYOUJI).decode("utf-8")
+    titles = [line.strip() for line in text.splitlines() if line.startswith("第") and "回 " in line]
+    assert len(titles) == 100
+    path = cineqo.novel_file(
+        "西游记-目录.txt",
+        ("目录\r\n" + "\r\n".join(titles) + "\r\n").encode() + novel_bytes(XIYOUJI),
+    )
+    job = await cineqo.run("novel.split", {"source": str(path)})
+
+    assert (job.status, job.attempts) == ("completed", 1), job.error
+    chapters = job.result["chapters"]
+    assert job.result["chapter_count"] == 101
+    assert [c["number"] for c in chapters[1:]] == list(range(1, 101))
+    assert chapters[1]["title"] == "第一回 灵根育孕源流出 心性修持大道生"
+    assert chapters[-1]["title"] == "第一百回 径回东土 五圣成真"
+    assert job.result["warnings"] == [
+        "skipped a table of contents of 100 entries "
+        "(第一回 灵根育孕源流出 心性修持大道生 … 第一百回 径回东土 五圣成真)"
+    ]
+    front = stored_text(cineqo, chapters[0]["key"])
+    assert front.startswith("目录\n第一回") and front.endswith("《西游记》吴承恩（明）")
+
+
 async def test_gb18030_novel_from_an_r2_key(cineqo: Any, r2_env: dict[str, str]) -> None:
     s3 = cineqo.use_r2(r2_env)
     bucket = r2_env["R2_BUCKET_NAME"]
