@@ -1,4 +1,4 @@
-"""`image.generate` on a real worker: the real fal-client against the queue stand-in, images
+"""`image.generate` on a real worker: the plugin's fal client against the queue stand-in, images
 stored in R2 (moto, through the real aioboto3) or a local directory."""
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ async def test_permanent_fal_failures_fail_at_once_with_fals_message(cineqo: Any
 async def test_busy_fal_is_retried_without_paying_twice(
     cineqo: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # fal-client retries a 429 itself; a 503 with Retry-After reaches the job's retry policy.
+    # A 429 is retried in place, briefly; fal's own 503 with Retry-After reaches the job's retry
+    # policy.
     cineqo.fal.script.submit_replies = [
         Reply(status=429, body={"detail": "Too many requests"}),
         Reply(status=503, body={"detail": "overloaded"}, headers={"Retry-After": "0"}),
