@@ -25,6 +25,9 @@ Decisions worth knowing:
 - Kinds: front_matter, prologue, chapter, volume, epilogue, afterword, extra (番外), part,
   back_matter. Chapter numbers that skip, repeat or go back are reported in `warnings`
   (numbering may restart at 1 in each volume).
+- A book that marks its own chapters (an EPUB's navigation, a DOCX's heading styles) is cut at
+  those marks instead (`outline_from_marks`, see `marks.py`), the same way from there on.
+  `Outline.method` says which: heading-rules, fixed-size, or the book's own method.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from .headings import (
     _settle_levels,
     _trim,
 )
+from .marks import Mark, headings_from_marks
 from .toc import TocSpan, drop_toc
 
 __all__ = [
@@ -52,6 +56,7 @@ __all__ = [
     "Section",
     "Split",
     "outline_chapters",
+    "outline_from_marks",
     "split_chapters",
 ]
 
@@ -101,6 +106,7 @@ class Outline:
     volumes: tuple[str, ...]
     fallback: bool
     warnings: tuple[str, ...]
+    method: str = "heading-rules"  # heading-rules | fixed-size | navigation | headings-style
 
     def chapters(self, text: str) -> Iterator[Chapter]:
         """Slice the chapters out of `text` (the text the outline was made from), one at a time."""
@@ -178,6 +184,33 @@ def outline_chapters(
         volumes=tuple(volumes),
         fallback=not heads,
         warnings=tuple(_cap(warnings)),
+        method="heading-rules" if heads else "fixed-size",
+    )
+
+
+def outline_from_marks(
+    text: str,
+    marks: list[Mark],
+    *,
+    method: str,
+    max_chapter_chars: int = DEFAULT_MAX_CHAPTER_CHARS,
+) -> Outline:
+    """The chapters of `text` where the book itself marks them (`marks` is not empty)."""
+    if max_chapter_chars < 100:
+        raise ValueError("max_chapter_chars must be at least 100")
+    _, hi = _gutenberg_bounds(text)  # a Gutenberg licence is back matter here too
+    heads = [h for h in headings_from_marks(marks) if h.start < hi]
+    if not heads:
+        return outline_chapters(text, max_chapter_chars=max_chapter_chars)
+    sections, volumes = _sections(text, heads, hi, [])
+    warnings = _numbering_warnings(sections)
+    sections = _cut_long(text, sections, max_chapter_chars, lambda _: None)
+    return Outline(
+        sections=tuple(sections),
+        volumes=tuple(volumes),
+        fallback=False,
+        warnings=tuple(_cap(warnings)),
+        method=method,
     )
 
 

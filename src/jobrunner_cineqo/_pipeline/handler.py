@@ -32,8 +32,10 @@ SPLIT, EXTRACT, IMAGE = _split.JOB_TYPE, _cast.JOB_TYPE, _images.JOB_TYPE
 RECHECK = 600.0  # children wake the parent when they end; this is only a safety net
 _SPLIT_SUMMARY = (
     "novel_id",
+    "format",
     "encoding",
     "encoding_method",
+    "chapter_method",
     "fallback",
     "warnings",
     "volumes",
