@@ -144,7 +144,7 @@ def epub(
     version: int = 3,
     navigation: bool = True,
     extra: Iterable[tuple[str, bytes | str]] = (),
-    documents: dict[int, str] | None = None,
+    documents: dict[int, str | bytes] | None = None,
 ) -> bytes:
     """An EPUB of `parts`, one XHTML document each (`documents` replaces some by index)."""
     documents = documents or {}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -44,6 +45,10 @@ class Readable(Protocol):
 
 class BadBook(ValueError):
     """An EPUB or DOCX file that cannot (or must not) be read."""
+
+
+class HostileXml(BadBook):
+    """XML that declares entities or nests too deep: refused, never read leniently."""
 
 
 @attrs.frozen(kw_only=True)
@@ -113,15 +118,34 @@ class BookArchive:
         return iter(self.members)
 
     def read(self, name: str) -> bytes:
-        """A member's bytes, within the limits."""
-        with self.stream(name) as member:
-            return member.read()
+        """A member's bytes, within the limits.
 
-    def stream(self, name: str) -> _Bounded:
-        """A member as a file object that refuses to expand past the limits."""
+        zipfile never returns more than a member's declared size (and then checks its CRC),
+        and asked for that many bytes it never inflates much more at once: so once the
+        declared size is checked, one bounded read is enough.
+        """
+        info = self._info(name)
+        self._check_declared(info, self.limits.total_bytes - self.read_bytes)
+        try:
+            with self.zip.open(info) as raw:
+                data = raw.read(info.file_size + 1)
+        except RuntimeError:  # zipfile's word for a password-protected member
+            raise BadBook(f"{self.kind} member {name} is password-protected") from None
+        except (NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise BadBook(f"{self.kind} member {name} is damaged or cut short ({reason})") from None
+        self.read_bytes += len(data)
+        return data
+
+    def _info(self, name: str) -> zipfile.ZipInfo:
         info = self.members.get(name)
         if info is None:
             raise BadBook(f"this {self.kind} file has no {name}")
+        return info
+
+    def stream(self, name: str) -> _Bounded:
+        """A member as a file object that refuses to expand past the limits."""
+        info = self._info(name)
         budget = self.limits.total_bytes - self.read_bytes
         self._check_declared(info, budget)
         try:
@@ -215,25 +239,39 @@ def parse_xml(data: bytes, what: str) -> etree._Element:
     from lxml import etree
 
     if _ENTITY in data:
-        raise BadBook(f"{what} declares XML entities (<!ENTITY …>), which are refused")
+        raise HostileXml(f"{what} declares XML entities (<!ENTITY …>), which are refused")
     try:
         root = etree.fromstring(data, _parser())
     except etree.XMLSyntaxError as exc:
-        raise BadBook(f"{what} is not well-formed XML: {xml_problem(exc)}") from None
+        raise _syntax_error(what, exc) from None
+    if b"\x00" not in data[:4] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return root  # not UTF-16 or UTF-32: the byte search above saw every `<!ENTITY`
     dtd: Any = root.getroottree().docinfo.internalDTD  # the stubs lack DTD.iterentities
     if dtd is not None and any(True for _ in dtd.iterentities()):
-        raise BadBook(f"{what} declares XML entities (<!ENTITY …>), which are refused")
+        raise HostileXml(f"{what} declares XML entities (<!ENTITY …>), which are refused")
     return root
 
 
-def xml_problem(exc: Exception) -> str:
+def _syntax_error(what: str, exc: Exception) -> BadBook:
     message = str(exc)
     if "Excessive depth" in message:
-        return "it is nested more than 256 levels deep"
-    return message
+        return HostileXml(f"{what} is not well-formed XML: it is nested more than 256 levels deep")
+    if "amplification" in message or "entity reference loop" in message:
+        return HostileXml(f"{what} declares XML entities (<!ENTITY …>), which are refused")
+    return BadBook(f"{what} is not well-formed XML: {message}")
+
+
+_PARSERS = threading.local()  # a parser is reused, but never by two threads at once
 
 
 def _parser() -> etree.XMLParser:
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = _PARSERS.parser = _new_parser()
+    return parser
+
+
+def _new_parser() -> etree.XMLParser:
     from lxml import etree
 
     return etree.XMLParser(
@@ -268,7 +306,7 @@ def safe_iterparse(source: Readable, what: str, tag: str) -> Iterator[tuple[str,
             remove_pis=True,
         )
     except etree.XMLSyntaxError as exc:
-        raise BadBook(f"{what} is not well-formed XML: {xml_problem(exc)}") from None
+        raise _syntax_error(what, exc) from None
 
 
 class _NoDoctype(io.RawIOBase):
@@ -285,6 +323,6 @@ class _NoDoctype(io.RawIOBase):
         data = self._source.read(_CHUNK if size is None or size < 0 else size)
         window = self._tail + data
         if b"<!DOCTYPE" in window or _ENTITY in window:
-            raise BadBook(f"{self._what} declares a DOCTYPE or XML entities, which are refused")
+            raise HostileXml(f"{self._what} declares a DOCTYPE or XML entities, which are refused")
         self._tail = window[-16:]
         return data

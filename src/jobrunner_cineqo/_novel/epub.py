@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .archive import ArchiveLimits, BadBook, BookArchive, member_path, parse_xml
+from .archive import ArchiveLimits, BadBook, BookArchive, HostileXml, member_path, parse_xml
 from .marks import Book, Mark, reads_as_chapter, reads_as_volume
 from .xhtml import XHTML, Anchor, TextBuilder, mark_source, walk
 
@@ -257,9 +257,9 @@ def _content(
     marked = mark_source(data)
     try:
         return parse_xml(marked or data, path), marked is not None
-    except BadBook as exc:
-        if "entities" in str(exc) or "256 levels" in str(exc):
-            raise
+    except HostileXml:
+        raise
+    except BadBook:
         return _lenient(data, path, warnings), False
 
 

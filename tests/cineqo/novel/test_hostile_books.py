@@ -107,6 +107,8 @@ LAUGHS = (
 @pytest.mark.parametrize("doc", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
 def test_xml_entities_are_refused(doc: str) -> None:
     refused(epub(BOOK, documents={0: doc}), r"c0000.xhtml declares XML entities")
+    utf16 = doc.replace('version="1.0"?>', 'version="1.0" encoding="UTF-16"?>').encode("utf-16")
+    refused(epub(BOOK, documents={0: utf16}), r"declares XML entities")  # not byte-searchable
     in_docx = docx(BOOK, members={"word/document.xml": doc})
     refused(in_docx, r"word/document.xml declares a DOCTYPE or XML entities")
 
