@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import re
 import sys
 import time
@@ -30,7 +31,7 @@ from jobrunner_cineqo._cast.chunks import ChapterText, estimate_tokens  # noqa: 
 from jobrunner_cineqo._cast.llm import CastExtractor  # noqa: E402
 from jobrunner_cineqo._cast.merge import CastOptions  # noqa: E402
 
-NOVEL = ROOT.parent / "shared/data/novels/zh_xiyouji_utf8_crlf.txt"
+NOVEL = ROOT / "tests/data/novels/zh_xiyouji_utf8_crlf.txt.xz"  # the repository's own copy
 HEADING = re.compile(r"^第[一二三四五六七八九十百零〇]+回")
 CHAPTER_MARK = re.compile(r"\[Chapter (\d+)\]")
 
@@ -73,7 +74,7 @@ def split_chapters(path: Path) -> list[ChapterText]:
     """A tiny local split on 第…回 lines (the real splitter lives in _chapters.py)."""
     chapters: list[ChapterText] = []
     title, body = "", []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in lzma.decompress(path.read_bytes()).decode("utf-8").splitlines():
         if HEADING.match(line.strip()):
             if title:
                 chapters.append(

@@ -2,11 +2,12 @@
 
 Run with the project's venv:  .venv/bin/python benchmarks/novel_split.py [--runs 3]
 
-For each novel in ../shared/data/novels, and for a ~20 MB concatenation of them in UTF-8 and in
-GB18030, it prints the median end-to-end throughput of `--runs` runs, the stages' share, the
-tracemalloc peak and the ru_maxrss growth (measured in a fresh subprocess), both as a multiple of
-the file size. "MB/s" is wall-clock, "cpu" the same from process CPU time (fairer on a shared
-machine), "d+s" decode + split alone (the real write goes to R2, not to local files).
+For each novel in tests/data/novels (decompressed into a temporary directory), and for a ~20 MB
+concatenation of them in UTF-8 and in GB18030, it prints the median end-to-end throughput of
+`--runs` runs, the stages' share, the tracemalloc peak and the ru_maxrss growth (measured in a
+fresh subprocess), both as a multiple of the file size. "MB/s" is wall-clock, "cpu" the same
+from process CPU time (fairer on a shared machine), "d+s" decode + split alone (the real write
+goes to R2, not to local files).
 Targets: ≥ 20 MB/s end to end, peak memory < 6x the file size.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import resource
 import statistics
 import subprocess
@@ -28,7 +30,7 @@ from jobrunner_cineqo._novel.chapters import Chapter, Outline, outline_chapters
 from jobrunner_cineqo._novel.decode import decode_novel
 
 REPO = Path(__file__).resolve().parents[1]
-NOVELS = REPO.parent / "shared" / "data" / "novels"
+NOVELS = REPO / "tests" / "data" / "novels"  # xz-compressed
 TARGET_BYTES = 20_000_000
 
 
@@ -111,9 +113,19 @@ def _rss_child(path: Path) -> None:
         print(_peak_rss() - before)
 
 
-def make_concatenation(folder: Path, codec: str) -> Path:
+def unpack_novels(folder: Path) -> list[Path]:
+    """The repository's novels, decompressed into `folder`."""
+    paths = []
+    for packed in sorted(NOVELS.glob("*.txt.xz")):
+        path = folder / packed.name.removesuffix(".xz")
+        path.write_bytes(lzma.decompress(packed.read_bytes()))
+        paths.append(path)
+    return paths
+
+
+def make_concatenation(folder: Path, novels: list[Path], codec: str) -> Path:
     """~20 MB of all the novels one after another, repeated, encoded with `codec`."""
-    texts = [decode_novel(p.read_bytes()).text for p in sorted(NOVELS.glob("*.txt"))]
+    texts = [decode_novel(p.read_bytes()).text for p in novels]
     one = "\n\n".join(texts).encode(codec)
     data = b"\n\n".join([one] * -(-TARGET_BYTES // len(one)))
     path = folder / f"concatenated_{codec}.txt"
@@ -159,8 +171,9 @@ def main() -> None:
     head = f"{'file':44} {'MB':>6} {'parts':>5} {'decode':>7} {'split':>6} {'write':>6}"
     print(f"{head} {'MB/s':>6} {'cpu':>6} {'d+s':>6} {'traced':>7} {'rss':>6}")
     with tempfile.TemporaryDirectory() as tmp:
-        files = sorted(NOVELS.glob("*.txt"))
-        files += [make_concatenation(Path(tmp), "utf-8"), make_concatenation(Path(tmp), "gb18030")]
+        novels = unpack_novels(Path(tmp))
+        joined = [make_concatenation(Path(tmp), novels, codec) for codec in ("utf-8", "gb18030")]
+        files = [*novels, *joined]
         for path in files:
             r = measure(path, args.runs)
             print(

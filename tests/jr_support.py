@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-NOVELS = REPO.parent / "shared" / "data" / "novels"
+NOVELS = REPO / "tests" / "data" / "novels"  # xz-compressed; read through tests/cineqo/corpus.py
 JOBRUNNER = str(Path(sys.executable).with_name("jobrunner"))
 
 

@@ -3,12 +3,12 @@
     cineqo_settings   `CineqoSettings`: the CINEQO_* knobs (see `_settings`)
     storage           a `Storage`: local directory or R2 (see `_storage.config`)
     openai            an `LLM`: one AsyncOpenAI client + default model; needs OPENAI_API_KEY
-    fal               `FalImages`: fal.ai queue client; needs FAL_KEY
+    fal               `FalImages`: fal.ai's queue protocol over httpx; needs FAL_KEY
     http              httpx.AsyncClient for image downloads (never carries the fal key)
 
 A resource whose `check(env)` gives a reason makes the handlers that need it "not ready": the
 worker does not claim their jobs and `jobrunner plugins` shows why. Heavy SDKs (openai,
-fal_client, aioboto3, httpx) are imported only when a resource is opened.
+aioboto3, httpx) are imported only when a resource is opened.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ import attrs
 import boto3
 import psycopg
 import pytest
+from corpus import XIYOUJI, novel_bytes
 from psycopg import sql
 from psycopg.rows import dict_row
 from standins.fal_server import FalStandIn, fal_stand_in
@@ -25,14 +26,13 @@ from standins.openai_server import OpenAIStandIn
 from standins.s3 import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, MotoS3, moto_s3
 
 from jobrunner import Job, Runner
-from jr_support import JOBRUNNER, NOVELS
+from jr_support import JOBRUNNER
 
 # Fake keys the stand-ins accept; none of them may ever show up in a job row or a log.
 FAKE_OPENAI_KEY = "sk-cineqo-test-7f3a9c2e5b1d4a6f"
 FAKE_FAL_KEY = "fal-test-id-3c1e:fal-test-secret-8d2b7a4f9e6c"
 SECRETS = (FAKE_OPENAI_KEY, FAKE_FAL_KEY, "fal-test-secret-8d2b7a4f9e6c")
 R2_SECRETS = (FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY)
-XIYOUJI = NOVELS / "zh_xiyouji_utf8_crlf.txt"
 _SECRET_COLUMNS = ("payload", "result", "error", "checkpoint", "progress_message")
 
 
@@ -88,7 +88,7 @@ class Cineqo:
     @staticmethod
     def xiyouji(count: int) -> bytes:
         """The bytes of 西游记 (UTF-8, CRLF) up to the heading of 回 `count + 1`."""
-        data = XIYOUJI.read_bytes()
+        data = novel_bytes(XIYOUJI)
         numerals = "一二三四五六七八九十"
         heading = f"第{numerals[count]}回".encode()
         end = data.find(b"\r\n" + heading)

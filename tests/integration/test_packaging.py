@@ -20,7 +20,7 @@ import pytest
 
 from jr_support import REPO
 
-CINEQO_CLIENTS = {"openai", "fal-client", "aioboto3"}
+CINEQO_CLIENTS = {"openai", "httpx", "aioboto3"}  # httpx speaks fal's queue protocol
 _UNREACHABLE = re.compile(
     r"No matching distribution|Could not find a version|Failed to establish|"
     r"Temporary failure in name resolution|Network is unreachable|ConnectTimeout|ReadTimeout",

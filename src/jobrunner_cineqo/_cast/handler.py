@@ -63,8 +63,8 @@ def story_only(entries: list[T], kind: Callable[[T], str | None]) -> list[T]:
 
 async def load_chapters(
     ctx: JobContext, request: ExtractRequest, storage: Storage, settings: CineqoSettings
-) -> Sequence[ChapterLike]:
-    """The chapters to read, numbered as `novel.split` numbers them."""
+) -> tuple[Sequence[ChapterLike], str | None]:
+    """The chapters to read, numbered as `novel.split` numbers them, and the novel's id."""
     key = request.manifest_key()
     if key is None:
         assert request.novel is not None
@@ -77,7 +77,7 @@ async def load_chapters(
             progress_share=LOAD_SHARE,
         )
         story: list[Chapter] = story_only(novel.chapters(), lambda chapter: chapter.kind)
-        return story
+        return story, request.novel_id
     manifest = await read_manifest(key, storage, settings, ctx.attempt)
     if request.split_job_id is not None and manifest.get("job_id") != request.split_job_id:
         hint = "" if request.novel_id else " (give the novel_id that split job was given)"
@@ -85,12 +85,19 @@ async def load_chapters(
             f"the manifest at {key!r} was written by job {manifest.get('job_id')}, "
             f"not by novel.split job {request.split_job_id}{hint}"
         )
+    owner = manifest.get("novel_id")
+    if request.novel_id is not None and owner is not None and owner != request.novel_id:
+        raise PayloadError(
+            f"the manifest at {key!r} belongs to novel {owner!r}, not to novel_id "
+            f"{request.novel_id!r}"
+        )
     entries: list[dict[str, Any]] = story_only(manifest["chapters"], lambda e: e.get("kind"))
     texts = await read_chapter_texts(entries, storage, settings, ctx.attempt)
-    return [
+    chapters = [
         ChapterText(index=e["index"], title=str(e.get("title") or ""), text=texts[e["index"]])
         for e in entries
     ]
+    return chapters, request.novel_id or (owner if isinstance(owner, str) else None)
 
 
 def earlier_chunks(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +148,7 @@ async def extract_characters(ctx: JobContext) -> dict[str, Any]:
     storage: Storage = ctx.resource("storage")
     llm: LLM = ctx.resource("openai")
     ctx.progress(0.0, "loading chapters")
-    chapters = await load_chapters(ctx, request, storage, settings)
+    chapters, novel_id = await load_chapters(ctx, request, storage, settings)
     model = request.model or llm.model
     extractor = CastExtractor(
         client=llm.client,
@@ -153,6 +160,7 @@ async def extract_characters(ctx: JobContext) -> dict[str, Any]:
     resumed = len(earlier_chunks(ctx.checkpoint))
     cast = (await extract(ctx, extractor, chapters, options)).to_json()
     return {
+        "novel_id": novel_id,
         "model": model,
         "chapters": len(chapters),
         "characters": cast["characters"],

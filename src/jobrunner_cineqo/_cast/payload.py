@@ -24,7 +24,12 @@ EXTRACT_KEYS = NOVEL_KEYS | {
 
 @attrs.frozen(kw_only=True)
 class ExtractRequest:
-    """Exactly one of `novel`, `split_manifest` (a manifest key) or `split_job_id`."""
+    """Exactly one of `novel`, `split_manifest` (a manifest key) or `split_job_id`.
+
+    `novel_id` is the app's id of the novel, as for every Cineqo job: it names the novel's
+    storage folder (where `split_job_id`'s manifest is found; a given `split_manifest` must
+    belong to it) and is echoed in the result.
+    """
 
     novel: NovelInput | None = None
     split_manifest: str | None = None
@@ -59,8 +64,6 @@ def parse_extract(payload: Any) -> ExtractRequest:
         )
     if "encoding" in data and given[0] not in ("text", "source"):
         raise PayloadError("character.extract payload: 'encoding' applies to 'source' only")
-    if "novel_id" in data and given[0] != "split_job_id":
-        raise PayloadError("character.extract payload: 'novel_id' goes with 'split_job_id' only")
     return ExtractRequest(
         novel=novel_input("character.extract", data),
         split_manifest=key_field(data, "split_manifest"),

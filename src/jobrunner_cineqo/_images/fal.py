@@ -1,83 +1,82 @@
-"""fal.ai image generation through ``fal_client``'s queue API.
+"""fal.ai image generation through fal's queue REST protocol, over the plugin's own httpx client.
 
-Errors (whether to retry is said by the type)::
+    POST {queue}/{app_id}                       -> request_id, status_url, response_url, cancel_url
+    GET  {status_url}?logs=1                    -> IN_QUEUE | IN_PROGRESS | COMPLETED (+ logs)
+    GET  {response_url}                         -> the result
+    PUT  {cancel_url}
+    every call: Authorization: Key {FAL_KEY}
 
-    FalPermanentError(ValueError)    do not retry: rejected input (4xx, e.g. 422), bad result
-    ├── FalNsfwError                 the safety checker flagged a generated image
-    └── FalRequestNotFound           the queue no longer knows a request id (submit anew)
-    FalRetryableError(RuntimeError)  retry later: 408/409/425/429, 5xx, timeouts, transport
-    FalConfigError(ValueError)       FAL_KEY missing or malformed, bad FAL_QUEUE_URL or app id
+Why not `fal_client`: its public API cannot send the queue anywhere but an https host fixed at
+import (a proxy or a local stand-in needs its private module constants and client internals);
+the protocol is four documented calls. The queue is `FAL_QUEUE_URL`. The URLs a submission
+returns are followed when they are on the queue's own origin; otherwise, and when resuming a
+request by its id, they are built as fal documents them
+(`{queue}/{owner}/{alias}/requests/{id}[/status|/cancel]`) — so the key never goes to another host.
 
-The API key never appears in an error, a log line or a ``repr``.
-``fal_client`` and ``httpx`` are imported only when a client is opened or an error classified.
+Short failures are retried in place, as fal's own client does: 408/409/429 and a gateway's
+502/503/504 (without fal's `x-fal-request-id`) up to `ATTEMPTS` times with a short backoff (a
+longer `Retry-After` is left to the job's retry); transport errors on polls, and on a submission
+only when it cannot have been sent. Everything else is a `FalError` (see `fal_errors`). The API
+key never appears in an error, a log line or a `repr`. httpx is imported only when a client is
+opened or an error classified.
 """
 
 from __future__ import annotations
 
-import functools
-import json
+import random
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote, urlsplit
 
 import anyio
 import attrs
 
+from .fal_errors import (
+    FalConfigError,
+    FalError,
+    FalNsfwError,
+    FalPermanentError,
+    FalRequestNotFound,
+    FalRetryableError,
+    classify_error,
+    http_error,
+    redact,
+    response_detail,
+    secret_parts,
+    what,
+)
+
 if TYPE_CHECKING:
-    import fal_client
     import httpx
 
+__all__ = [
+    "DEFAULT_QUEUE_URL",
+    "FalConfigError",
+    "FalError",
+    "FalImages",
+    "FalNsfwError",
+    "FalPermanentError",
+    "FalRequest",
+    "FalRequestNotFound",
+    "FalRetryableError",
+    "QueueStatus",
+    "classify_error",
+]
+
 DEFAULT_QUEUE_URL = "https://queue.fal.run"
+ATTEMPTS = 4  # one call and up to three quick retries
+RETRY_BASE = 0.1  # seconds, doubling, with jitter
+RETRY_CAP = 5.0  # a longer wait is the job's retry, not ours
+_IN_PLACE_STATUS = frozenset({408, 409, 429})
+_GATEWAY_STATUS = frozenset({502, 503, 504})
 _APP_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+")
-_RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+_NAMESPACES = frozenset({"workflows", "comfy"})  # app ids with one more leading segment
+_STATES = {"IN_QUEUE": "queued", "IN_PROGRESS": "in_progress", "COMPLETED": "completed"}
 
 ProgressCallback = Callable[["QueueStatus"], Awaitable[None]]
-T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[object]]
-
-
-class FalPermanentError(ValueError):
-    """fal.ai refused the request or its result; the same request will fail again."""
-
-    def __init__(
-        self, message: str, *, status_code: int | None = None, request_id: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.request_id = request_id
-
-
-class FalNsfwError(FalPermanentError):
-    """The safety checker flagged a generated image."""
-
-
-class FalRequestNotFound(FalPermanentError):
-    """The queue does not know this request id (it expired or never existed)."""
-
-
-class FalRetryableError(RuntimeError):
-    """fal.ai was busy or unreachable; trying again later may succeed."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        status_code: int | None = None,
-        request_id: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.request_id = request_id
-        self.retry_after = retry_after  # seconds, from a Retry-After header
-
-
-class FalConfigError(ValueError):
-    """The fal.ai configuration is missing or malformed."""
-
-
-FalError = FalPermanentError | FalRetryableError
 
 
 @attrs.frozen(kw_only=True)
@@ -91,33 +90,43 @@ class QueueStatus:
     error_type: str | None = None
 
 
+@attrs.frozen(kw_only=True)
+class FalRequest:
+    """A queued request: its id and the URLs to poll, fetch and cancel it."""
+
+    request_id: str
+    status_url: str = attrs.field(repr=False)
+    response_url: str = attrs.field(repr=False)
+    cancel_url: str = attrs.field(repr=False)
+
+
 @attrs.define
 class FalImages:
     """Submit, poll and fetch fal.ai requests; every failure becomes a ``FalError``.
 
-    Build it with ``async with FalImages.from_env(os.environ) as fal:`` or inject any
-    ``fal_client.AsyncClient`` as ``FalImages(client=...)`` (the caller then owns it).
+    Build it with ``async with FalImages.from_env(os.environ) as fal:``, or inject an
+    ``httpx.AsyncClient`` that sends ``Authorization: Key …`` as ``FalImages(http=…)`` (the
+    caller then owns it). ``sleep`` waits between in-place retries.
     """
 
-    client: fal_client.AsyncClient = attrs.field(repr=False)
+    http: httpx.AsyncClient = attrs.field(repr=False)
     queue_url: str = DEFAULT_QUEUE_URL
+    sleep: Sleep = attrs.field(default=anyio.sleep, repr=False)
 
     @classmethod
     @asynccontextmanager
     async def open(
         cls, *, key: str, queue_url: str = DEFAULT_QUEUE_URL, http_timeout: float = 120.0
     ) -> AsyncIterator[FalImages]:
-        """A client for ``key`` whose queue requests go to ``queue_url``; closed on exit."""
+        """A client for ``key`` whose requests go to ``queue_url``; closed on exit."""
+        import httpx
+
         _check_key(key)
         queue_url = _check_queue_url(queue_url)
-        client_class, http = _routed_client(key=key, queue_url=queue_url, timeout=http_timeout)
-        try:
-            yield cls(
-                client=client_class(key=key, default_timeout=http_timeout, http=http),
-                queue_url=queue_url,
-            )
-        finally:
-            await http.aclose()
+        headers = {"Authorization": f"Key {key}", "User-Agent": _user_agent()}
+        timeout = httpx.Timeout(http_timeout, connect=10.0)
+        async with httpx.AsyncClient(headers=headers, timeout=timeout) as http:
+            yield cls(http=http, queue_url=queue_url)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AbstractAsyncContextManager[FalImages]:
@@ -133,34 +142,50 @@ class FalImages:
     def describe(self) -> str:
         return f"fal.ai queue at {self.queue_url}"
 
-    async def submit(self, app: str, arguments: Mapping[str, Any]) -> str:
-        """Queue a request and return its id (store it to resume after a retry)."""
-        _check_app(app)
-        async with self._errors(None):
-            handle = await self.client.submit(app, dict(arguments))
-        return handle.request_id
+    def request(self, app: str, request_id: str) -> FalRequest:
+        """The request ``request_id`` of ``app`` on this queue (to resume a saved id)."""
+        if not request_id or len(request_id) > 200:
+            raise FalConfigError("a fal request id must be 1 to 200 characters")
+        base = f"{self._app_base(app)}/requests/{quote(request_id, safe='')}"
+        return FalRequest(
+            request_id=request_id,
+            status_url=f"{base}/status",
+            response_url=base,
+            cancel_url=f"{base}/cancel",
+        )
 
-    async def status(self, app: str, request_id: str, *, with_logs: bool = False) -> QueueStatus:
+    async def submit(self, app: str, arguments: Mapping[str, Any]) -> FalRequest:
+        """Queue a request (store its ``request_id`` to resume it after a retry)."""
         _check_app(app)
-        async with self._errors(request_id):
-            raw = await self.client.status(app, request_id, with_logs=with_logs)
-        return _queue_status(raw)
+        data = await self._call("POST", f"{self.queue_url}/{app}", None, json=dict(arguments))
+        request_id = data.get("request_id")
+        if not isinstance(request_id, str) or not request_id:
+            raise FalRetryableError("fal submission answered without a request_id")
+        built = self.request(app, request_id)
+        urls = [data.get(name) for name in ("status_url", "response_url", "cancel_url")]
+        given = [url for url in urls if isinstance(url, str) and self._same_origin(url)]
+        if len(given) < 3:
+            return built
+        status_url, response_url, cancel_url = given
+        return attrs.evolve(
+            built, status_url=status_url, response_url=response_url, cancel_url=cancel_url
+        )
 
-    async def result(self, app: str, request_id: str) -> dict[str, Any]:
+    async def status(self, request: FalRequest, *, with_logs: bool = False) -> QueueStatus:
+        params = {"logs": "1"} if with_logs else None
+        data = await self._call("GET", request.status_url, request.request_id, params=params)
+        return _queue_status(data, request.request_id)
+
+    async def result(self, request: FalRequest) -> dict[str, Any]:
         """The result of a completed request (call after ``follow``)."""
-        _check_app(app)
-        async with self._errors(request_id):
-            return dict(await self.client.result(app, request_id))
+        return await self._call("GET", request.response_url, request.request_id)
 
-    async def cancel(self, app: str, request_id: str) -> None:
-        _check_app(app)
-        async with self._errors(request_id):
-            await self.client.cancel(app, request_id)
+    async def cancel(self, request: FalRequest) -> None:
+        await self._call("PUT", request.cancel_url, request.request_id)
 
     async def follow(
         self,
-        app: str,
-        request_id: str,
+        request: FalRequest,
         *,
         on_progress: ProgressCallback | None = None,
         interval: float = 1.0,
@@ -174,7 +199,7 @@ class FalImages:
         """
         seen_logs, last, polls = 0, None, 0
         while True:
-            current = await self.status(app, request_id, with_logs=True)
+            current = await self.status(request, with_logs=True)
             polls += 1
             fresh = current.logs[seen_logs:]
             seen_logs = max(seen_logs, len(current.logs))
@@ -186,8 +211,9 @@ class FalImages:
                 return report
             if max_polls is not None and polls >= max_polls:
                 raise FalRetryableError(
-                    f"fal request {request_id} is still {current.state} after {polls} polls",
-                    request_id=request_id,
+                    f"fal request {request.request_id} is still {current.state} "
+                    f"after {polls} polls",
+                    request_id=request.request_id,
                 )
             await sleep(interval)
 
@@ -208,136 +234,131 @@ class FalImages:
         ``on_submitted`` gets the new id before polling starts, so a handler can save it and
         a retried job resumes the paid-for request. An unknown ``request_id`` is resubmitted.
         """
-        follow = functools.partial(
-            self.follow,
-            on_progress=on_progress,
-            interval=interval,
-            max_polls=max_polls,
-            sleep=sleep,
-        )
+
+        async def finish(request: FalRequest) -> dict[str, Any]:
+            await self.follow(
+                request,
+                on_progress=on_progress,
+                interval=interval,
+                max_polls=max_polls,
+                sleep=sleep,
+            )
+            return await self.result(request)
+
         if request_id is not None:
             try:
-                await follow(app, request_id)
-                return await self.result(app, request_id)
+                return await finish(self.request(app, request_id))
             except FalRequestNotFound:
                 pass  # expired at fal.ai: pay for a new one
-        request_id = await self.submit(app, arguments)
+        request = await self.submit(app, arguments)
         if on_submitted is not None:
-            await on_submitted(request_id)
-        await follow(app, request_id)
-        return await self.result(app, request_id)
+            await on_submitted(request.request_id)
+        return await finish(request)
 
-    @asynccontextmanager
-    async def _errors(self, request_id: str | None) -> AsyncIterator[None]:
+    # -- HTTP -------------------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, url: str, request_id: str | None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One call, retried in place while that is safe and short; its JSON object."""
         try:
-            yield
-        except Exception as exc:
-            error = classify_error(exc, request_id=request_id)
-            secrets = _secret_parts(getattr(self.client, "key", None))
-            error.args = tuple(_redact(str(arg), secrets) for arg in error.args)
-            if error is exc:
-                raise
-            # A cause that quotes the key would print it in every traceback: drop it then.
-            leaks = any(secret in str(exc) for secret in secrets)
-            raise error from (None if leaks else exc)
+            for attempt in range(1, ATTEMPTS + 1):
+                delay = await self._try(method, url, request_id, attempt, kwargs)
+                if isinstance(delay, dict):
+                    return delay
+                await self.sleep(delay)
+            raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
+        except (FalPermanentError, FalRetryableError) as error:
+            raise redact(error, self._secrets()) from None
+
+    async def _try(
+        self, method: str, url: str, request_id: str | None, attempt: int, kwargs: Any
+    ) -> dict[str, Any] | float:
+        """The answer's JSON object, or how long to wait before trying again."""
+        import httpx
+
+        last = attempt >= ATTEMPTS
+        try:
+            response = await self.http.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+            if last or not (unsent or request_id is not None):
+                raise classify_error(exc, request_id=request_id) from None
+            return _backoff(attempt)
+        if response.is_success:
+            return _json_object(response, request_id)
+        error = http_error(
+            response.status_code, response_detail(response.content), response.headers, request_id
+        )
+        wait = getattr(error, "retry_after", None)
+        if last or not _retry_in_place(response) or (wait is not None and wait > RETRY_CAP):
+            raise error
+        return _backoff(attempt) if wait is None else wait
+
+    def _app_base(self, app: str) -> str:
+        """``{queue}/[namespace/]{owner}/{alias}``: where an app's requests live."""
+        _check_app(app)
+        parts = app.split("/")
+        segments = 3 if parts[0] in _NAMESPACES else 2
+        if len(parts) < segments:
+            raise FalConfigError(f"invalid fal app id {app!r} (expected {parts[0]}/owner/app)")
+        return f"{self.queue_url}/{'/'.join(parts[:segments])}"
+
+    def _same_origin(self, url: str) -> bool:
+        ours, theirs = urlsplit(self.queue_url), urlsplit(url)
+        return (theirs.scheme, theirs.netloc.lower()) == (ours.scheme, ours.netloc.lower())
+
+    def _secrets(self) -> tuple[str, ...]:
+        header = self.http.headers.get("authorization", "")
+        return secret_parts(header.removeprefix("Key ").strip() or None)
 
 
-def _secret_parts(key: str | None) -> tuple[str, ...]:
-    """The key, and its secret half for ``id:secret`` keys, longest first."""
-    if not key:
-        return ()
-    parts = {key, key.partition(":")[2]}
-    return tuple(sorted((p for p in parts if len(p) >= 4), key=len, reverse=True))
+def _retry_in_place(response: httpx.Response) -> bool:
+    """Busy (408/409/429), or a gateway's error page rather than fal's own answer."""
+    status = response.status_code
+    if status in _IN_PLACE_STATUS:
+        return True
+    return status in _GATEWAY_STATUS and "x-fal-request-id" not in response.headers
 
 
-def _redact(text: str, secrets: tuple[str, ...]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+def _backoff(attempt: int) -> float:
+    return min(RETRY_BASE * 2.0 ** (attempt - 1), RETRY_CAP) * random.uniform(0.5, 1.5)
 
 
-def classify_error(exc: BaseException, *, request_id: str | None = None) -> FalError:
-    """The ``FalError`` to raise for ``exc``: permanent for 4xx, retryable for the rest.
-
-    A 404 while a ``request_id`` is known means the request is gone (``FalRequestNotFound``).
-    Anything unexpected (a malformed response, an unknown error) counts as retryable: the
-    job runner bounds attempts, and a transient proxy page should not fail a job for good.
-    """
-    import fal_client
-    import httpx
-
-    if isinstance(exc, FalPermanentError | FalRetryableError):
-        return exc
-    if isinstance(exc, fal_client.FalClientHTTPError):
-        detail = _format_detail(exc.message, exc.error_type)
-        return _http_error(exc.status_code, detail, exc.response_headers, request_id)
-    if isinstance(exc, httpx.HTTPStatusError):
-        response = exc.response
-        return _http_error(response.status_code, response.text[:500], response.headers, request_id)
-    what = f"fal request {request_id}" if request_id else "fal submission"
-    if isinstance(exc, fal_client.FalClientTimeoutError | httpx.TimeoutException | TimeoutError):
-        return FalRetryableError(f"{what} timed out", request_id=request_id)
-    if isinstance(exc, httpx.TransportError | OSError):
-        reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-        return FalRetryableError(f"{what} could not reach fal.ai ({reason})", request_id=request_id)
-    return FalRetryableError(
-        f"{what} failed unexpectedly ({type(exc).__name__}: {exc})", request_id=request_id
-    )
-
-
-def _http_error(
-    status: int, detail: str, headers: Mapping[str, str], request_id: str | None
-) -> FalError:
-    what = f"fal request {request_id}" if request_id else "fal submission"
-    message = f"{what} failed with HTTP {status}" + (f": {detail}" if detail else "")
-    if status == 404 and request_id is not None:
-        return FalRequestNotFound(message, status_code=status, request_id=request_id)
-    if 400 <= status < 500 and status not in _RETRYABLE_STATUS:
-        return FalPermanentError(message, status_code=status, request_id=request_id)
-    retry_after = _retry_after(headers)
-    return FalRetryableError(
-        message, status_code=status, request_id=request_id, retry_after=retry_after
-    )
-
-
-def _format_detail(detail: Any, error_type: str | None) -> str:
-    """fal's ``detail``: a string, or a list of pydantic-style ``{"loc","msg"}`` entries."""
-    if isinstance(detail, list):
-        text = "; ".join(_format_item(item) for item in detail)
-    elif isinstance(detail, str):
-        text = detail
-    else:
-        text = json.dumps(detail, ensure_ascii=False, default=str)
-    if error_type:
-        text = f"{text} [{error_type}]"
-    return text[:500]
-
-
-def _format_item(item: Any) -> str:
-    if not isinstance(item, dict):
-        return str(item)
-    loc = [str(part) for part in item.get("loc", []) if part != "body"]
-    message = str(item.get("msg", item))
-    return f"{'.'.join(loc)}: {message}" if loc else message
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+def _json_object(response: httpx.Response, request_id: str | None) -> dict[str, Any]:
     try:
-        return max(0.0, float(value)) if value is not None else None
+        data = response.json()
     except ValueError:
-        return None  # an HTTP date; the runner's own backoff applies
+        data = None
+    if not isinstance(data, dict):
+        raise FalRetryableError(
+            f"{what(request_id)} answered HTTP {response.status_code} without a JSON object",
+            request_id=request_id,
+        )
+    return data
 
 
-def _queue_status(raw: Any) -> QueueStatus:
-    import fal_client
-
-    if isinstance(raw, fal_client.Queued):
-        return QueueStatus(state="queued", position=raw.position)
-    logs = tuple(_log_message(entry) for entry in (raw.logs or ()))
-    if isinstance(raw, fal_client.Completed):
-        return QueueStatus(state="completed", logs=logs, error=raw.error, error_type=raw.error_type)
-    return QueueStatus(state="in_progress", logs=logs)
+def _queue_status(data: Mapping[str, Any], request_id: str) -> QueueStatus:
+    state = _STATES.get(str(data.get("status")))
+    if state is None:
+        raise FalRetryableError(
+            f"fal request {request_id} has an unknown status {data.get('status')!r}",
+            request_id=request_id,
+        )
+    if state == "queued":
+        position = data.get("queue_position")
+        return QueueStatus(state="queued", position=position if isinstance(position, int) else None)
+    raw_logs = data.get("logs")
+    logs = tuple(_log_message(entry) for entry in raw_logs) if isinstance(raw_logs, list) else ()
+    if state == "in_progress":
+        return QueueStatus(state="in_progress", logs=logs)
+    error, error_type = data.get("error"), data.get("error_type")
+    return QueueStatus(
+        state="completed",
+        logs=logs,
+        error=error if isinstance(error, str) else None,
+        error_type=error_type if isinstance(error_type, str) else None,
+    )
 
 
 def _log_message(entry: Any) -> str:
@@ -355,83 +376,16 @@ def _check_key(key: str) -> None:
 
 
 def _check_queue_url(url: str) -> str:
-    from urllib.parse import urlsplit
-
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise FalConfigError("FAL_QUEUE_URL must be an http:// or https:// URL")
     return url.rstrip("/")
 
 
-def _routed_client(*, key: str, queue_url: str, timeout: float) -> tuple[type, httpx.AsyncClient]:
-    """fal's client class that uses our httpx client, and that httpx client.
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version
 
-    ``fal_client`` builds queue URLs from a module-wide https constant. Rather than change
-    that constant for the whole process, requests to it are rerouted by this client's own
-    transport; ``status_url``/``response_url`` given back by the queue are followed as they are.
-    """
-    import httpx
-    from fal_client import client as fal_module
-
-    routed_class, route_transport = _client_classes()
-    transport: httpx.AsyncBaseTransport = fal_module.AsyncBackupDomainTransport()
-    if queue_url != DEFAULT_QUEUE_URL:
-        default = httpx.URL(fal_module.QUEUE_URL_FORMAT)
-        transport = route_transport(default=default, target=httpx.URL(queue_url), inner=transport)
-    http = httpx.AsyncClient(
-        transport=transport,
-        headers={"Authorization": f"Key {key}", "User-Agent": fal_module.USER_AGENT},
-        timeout=timeout,
-    )
-    return routed_class, http
-
-
-@functools.cache
-def _client_classes() -> tuple[type, type]:
-    # Defined on first use so that importing this module does not import fal_client or httpx.
-    import fal_client
-    import httpx
-
-    class RoutedAsyncClient(fal_client.AsyncClient):
-        """``fal_client.AsyncClient`` whose HTTP client is given rather than built inside."""
-
-        def __init__(self, *, key: str, default_timeout: float, http: httpx.AsyncClient) -> None:
-            super().__init__(key=key, default_timeout=default_timeout)
-            self._http = http
-
-        @property
-        def _client(self) -> Awaitable[httpx.AsyncClient]:  # replaces fal's own
-            return _ready(self._http)
-
-    class QueueRouteTransport(httpx.AsyncBaseTransport):
-        """Sends requests for fal's default queue host to ``target`` instead."""
-
-        def __init__(
-            self, *, default: httpx.URL, target: httpx.URL, inner: httpx.AsyncBaseTransport
-        ) -> None:
-            self._default, self._target, self._inner = default, target, inner
-
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            url = request.url
-            if url.scheme == self._default.scheme and url.netloc == self._default.netloc:
-                path = self._target.raw_path.rstrip(b"/") + url.raw_path
-                new_url = self._target.copy_with(raw_path=path)
-                headers = request.headers.copy()
-                headers["Host"] = new_url.netloc.decode("ascii")
-                request = httpx.Request(
-                    request.method,
-                    new_url,
-                    headers=headers,
-                    stream=request.stream,
-                    extensions=request.extensions,
-                )
-            return await self._inner.handle_async_request(request)
-
-        async def aclose(self) -> None:
-            await self._inner.aclose()
-
-    return RoutedAsyncClient, QueueRouteTransport
-
-
-async def _ready(value: T) -> T:
-    return value
+    try:
+        return f"jobrunner-cineqo/{version('jobrunner-cineqo')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "jobrunner-cineqo"

@@ -3,8 +3,8 @@
 No double payment: the fal request id is saved as checkpoint `fal_request_id` the moment fal
 accepts the request; a later attempt (after a crash, a timeout, a failed download or upload)
 polls that request again instead of submitting a new one. Keys are
-`{key_prefix or "images"}/{job id}/{index}.{ext}`, so a retry overwrites what an earlier
-attempt stored.
+`{key_prefix or "images"}/{novel_id}/{job id}/{index}.{ext}` (no novel folder without a
+`novel_id`), so a retry overwrites what an earlier attempt stored.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ async def generate_image(ctx: JobContext) -> dict[str, Any]:
     settings: CineqoSettings = ctx.resource("cineqo_settings")
     storage: Storage = ctx.resource("storage")
     model = request.model or settings.image_model
-    prefix = request.key_prefix or DEFAULT_PREFIX
+    prefix = request.folder(DEFAULT_PREFIX)
     images = []
     with fal_errors(settings, ctx.attempt), storage_errors(settings, ctx.attempt):
         fal: FalImages = ctx.resource("fal")
@@ -168,5 +168,6 @@ async def generate_image(ctx: JobContext) -> dict[str, Any]:
         "model": model,
         "prompt": request.prompt,
         "seed": result.seed,
+        "novel_id": request.novel_id,
         "metadata": request.metadata,
     }

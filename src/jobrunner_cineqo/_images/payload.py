@@ -1,4 +1,6 @@
-"""The `image.generate` payload (pure): the fal.ai input, and where to store the images."""
+"""The `image.generate` payload (pure): the fal.ai input, and where to store the images:
+`{key_prefix or "images"}/{novel_id}/{job id}/{index}.{ext}` (without a `novel_id`, no folder
+for it)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,14 @@ import attrs
 
 from jobrunner import PayloadError
 
-from .._fields import int_field, kind_of, model_field, payload_object, text_field
+from .._fields import (
+    int_field,
+    kind_of,
+    model_field,
+    novel_id_field,
+    payload_object,
+    text_field,
+)
 from .._storage import StorageKeyError, safe_key
 
 OUTPUT_FORMATS = ("jpeg", "png")
@@ -24,13 +33,16 @@ IMAGE_KEYS = frozenset(
         "seed",
         "output_format",
         "key_prefix",
+        "novel_id",
         "metadata",
     }
 )
 _SIZE_PRESET = re.compile(r"[a-z0-9_]{1,40}")
 _MAX_PROMPT_CHARS = 8000
 _MAX_METADATA_BYTES = 4096
-_MAX_PREFIX_BYTES = 512  # leaves room for "/{job id}/{index}.{ext}" under R2's 1024
+# With a novel_id (one key segment, at most 255 bytes) this leaves room for
+# "/{job id}/{index}.{ext}" under R2's 1024-byte keys.
+_MAX_PREFIX_BYTES = 512
 
 
 @attrs.frozen(kw_only=True)
@@ -43,7 +55,13 @@ class ImageRequest:
     seed: int | None = None
     output_format: str | None = None
     key_prefix: str | None = None
+    novel_id: str | None = None  # the app's id of the novel: a folder under the prefix
     metadata: dict[str, Any] | None = None
+
+    def folder(self, default_prefix: str) -> str:
+        """`{key_prefix or default}/{novel_id}`, or the prefix alone without a novel_id."""
+        prefix = self.key_prefix or default_prefix
+        return f"{prefix}/{self.novel_id}" if self.novel_id else prefix
 
     def arguments(self) -> dict[str, Any]:
         """The fal.ai input: only what was given, so the model's own defaults apply."""
@@ -77,6 +95,7 @@ def parse_image(payload: Any) -> ImageRequest:
         seed=int_field(data, "seed", None, low=0, high=2**53),
         output_format=output_format,
         key_prefix=_key_prefix(data.get("key_prefix")),
+        novel_id=novel_id_field(data),
         metadata=_metadata(data.get("metadata")),
     )
 

@@ -1,6 +1,9 @@
-"""A novel's text, shared by `novel.split` and `character.extract`: decoding (`decode`),
-chapter headings (`headings`, `numerals`) and chapters (`chapters`) as pure logic; reading a
-novel for a handler (`input`, `reading`); and the stored chapters and manifest (`manifest`).
+"""A novel's text, shared by `novel.split` and `character.extract`. Pure logic: decoding text
+(`decode`), chapter headings (`headings`, `numerals`), tables of contents (`toc`) and chapters
+(`chapters`); EPUB and DOCX files (`archive` for hostile ZIPs and XML, `xhtml`, `epub`, `docx`,
+and `marks` for the chapters such a book marks itself); any format in, text and chapters out
+(`novel`). Reading a novel for a handler (`input`, `reading`); the stored chapters and manifest
+(`manifest`).
 """
 
 from .chapters import DEFAULT_MAX_CHAPTER_CHARS, Chapter, Outline
@@ -12,7 +15,8 @@ from .manifest import (
     read_chapter_texts,
     read_manifest,
 )
-from .reading import Novel, read_novel
+from .novel import Novel, load_novel
+from .reading import read_novel
 
 __all__ = (
     "DEFAULT_MAX_CHAPTER_CHARS",
@@ -23,6 +27,7 @@ __all__ = (
     "Outline",
     "chapter_entry",
     "chapter_key",
+    "load_novel",
     "manifest_key",
     "novel_input",
     "read_chapter_texts",

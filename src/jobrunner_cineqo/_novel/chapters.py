@@ -10,9 +10,10 @@ Decisions worth knowing:
 - Project Gutenberg: the header (up to "*** START OF …") stays in the front matter; the footer
   (from "End of … Project Gutenberg" / "*** END OF …") becomes a part of kind "back_matter".
   Headings are only looked for between the two markers.
-- A table of contents is a run of at least three headings with no letters between them; it is
-  skipped (its text stays in the front matter), and so is a following unnumbered entry such as
-  "Epilogue" that recurs later in the book.
+- Tables of contents are found by `toc.drop_toc`: runs of at least three headings with nothing
+  (or a short note) under them, ending where the numbering restarts. Their headings are skipped;
+  their text is front matter before the first chapter, back matter after the last one, and left
+  out between chapters (a volume's own list of its chapters).
 - Heading titles are the heading line with whitespace runs (U+3000, tabs) collapsed to one
   space and a leading "正文" dropped; a title on the next line is joined with a space.
 - A volume heading (卷/部/集, Book/Part/Volume) sets `volume` on the chapters after it; it is a
@@ -24,6 +25,9 @@ Decisions worth knowing:
 - Kinds: front_matter, prologue, chapter, volume, epilogue, afterword, extra (番外), part,
   back_matter. Chapter numbers that skip, repeat or go back are reported in `warnings`
   (numbering may restart at 1 in each volume).
+- A book that marks its own chapters (an EPUB's navigation, a DOCX's heading styles) is cut at
+  those marks instead (`outline_from_marks`, see `marks.py`), the same way from there on.
+  `Outline.method` says which: heading-rules, fixed-size, or the book's own method.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ import attrs
 from .headings import (
     _NONSPACE,
     _cut_points,
-    _drop_toc,
     _find_headings,
     _gutenberg_bounds,
     _has_letters,
@@ -43,6 +46,8 @@ from .headings import (
     _settle_levels,
     _trim,
 )
+from .marks import Mark, headings_from_marks
+from .toc import TocSpan, drop_toc
 
 __all__ = [
     "DEFAULT_MAX_CHAPTER_CHARS",
@@ -51,6 +56,7 @@ __all__ = [
     "Section",
     "Split",
     "outline_chapters",
+    "outline_from_marks",
     "split_chapters",
 ]
 
@@ -100,6 +106,7 @@ class Outline:
     volumes: tuple[str, ...]
     fallback: bool
     warnings: tuple[str, ...]
+    method: str = "heading-rules"  # heading-rules | fixed-size | navigation | headings-style
 
     def chapters(self, text: str) -> Iterator[Chapter]:
         """Slice the chapters out of `text` (the text the outline was made from), one at a time."""
@@ -162,10 +169,10 @@ def outline_chapters(
     progress = _Progress(on_progress)
     lo, hi = _gutenberg_bounds(text)
     heads = _find_headings(text, lo, hi, lambda f: progress(f * _SCAN_SHARE))
-    heads, warnings = _drop_toc(text, heads, hi)
+    heads, tocs, warnings = drop_toc(text, heads, hi)
     heads = _settle_levels(heads)
     if heads:
-        sections, volumes = _sections(text, heads, hi)
+        sections, volumes = _sections(text, heads, hi, tocs)
         warnings += _numbering_warnings(sections)
     else:
         sections, volumes = _fallback_sections(text, lo, hi), []
@@ -177,16 +184,46 @@ def outline_chapters(
         volumes=tuple(volumes),
         fallback=not heads,
         warnings=tuple(_cap(warnings)),
+        method="heading-rules" if heads else "fixed-size",
     )
 
 
-def _sections(text: str, heads: list[_Heading], hi: int) -> tuple[list[Section], list[str]]:
+def outline_from_marks(
+    text: str,
+    marks: list[Mark],
+    *,
+    method: str,
+    max_chapter_chars: int = DEFAULT_MAX_CHAPTER_CHARS,
+) -> Outline:
+    """The chapters of `text` where the book itself marks them (`marks` is not empty)."""
+    if max_chapter_chars < 100:
+        raise ValueError("max_chapter_chars must be at least 100")
+    _, hi = _gutenberg_bounds(text)  # a Gutenberg licence is back matter here too
+    heads = [h for h in headings_from_marks(marks) if h.start < hi]
+    if not heads:
+        return outline_chapters(text, max_chapter_chars=max_chapter_chars)
+    sections, volumes = _sections(text, heads, hi, [])
+    warnings = _numbering_warnings(sections)
+    sections = _cut_long(text, sections, max_chapter_chars, lambda _: None)
+    return Outline(
+        sections=tuple(sections),
+        volumes=tuple(volumes),
+        fallback=False,
+        warnings=tuple(_cap(warnings)),
+        method=method,
+    )
+
+
+def _sections(
+    text: str, heads: list[_Heading], hi: int, tocs: list[TocSpan]
+) -> tuple[list[Section], list[str]]:
     sections: list[Section] = []
     volumes: list[str] = []
     _add_matter(sections, text, 0, heads[0].start, "front_matter")
     volume: str | None = None
     for i, h in enumerate(heads):
         end = heads[i + 1].start if i + 1 < len(heads) else hi
+        end = _before_toc(tocs, h.body, end)
         start, end = _trim(text, h.body, end)
         if h.level == 0:
             volume = h.title
@@ -203,8 +240,14 @@ def _sections(text: str, heads: list[_Heading], hi: int) -> tuple[list[Section],
             end=end,
         )
         sections.append(section)
-    _add_matter(sections, text, hi, len(text), "back_matter")
+    # A table of contents after the last chapter starts the back matter.
+    _add_matter(sections, text, _before_toc(tocs, heads[-1].body, hi), len(text), "back_matter")
     return sections, volumes
+
+
+def _before_toc(tocs: list[TocSpan], start: int, end: int) -> int:
+    """`end`, or the start of the first table of contents in text[start:end]."""
+    return min((t.start for t in tocs if start <= t.start < end), default=end)
 
 
 def _add_matter(sections: list[Section], text: str, start: int, end: int, kind: str) -> None:

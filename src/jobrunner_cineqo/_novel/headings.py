@@ -1,7 +1,8 @@
 """Recognising headings in a novel: Chinese 第…章/回/卷 and specials, English Chapter/Book/Part,
-volumes above chapters, tables of contents and Project Gutenberg boilerplate.
+volumes above chapters, and Project Gutenberg boilerplate.
 
-Used by `chapters.py`, which turns the headings found here into sections.
+Used by `toc.py`, which finds the tables of contents among them, and `chapters.py`, which turns
+the headings into sections.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import attrs
 
 from .numerals import parse_chinese, parse_english_words, parse_roman
 
-_MAX_LINE = 120  # a longer line is prose, and is never sliced out of the text
+_MAX_LINE = 200  # a longer line is prose, and is never sliced out of the text
 _ZH_NUM = "0-9０-９〇零一二三四五六七八九十百千万两兩壹贰貳叁參肆伍陆陸柒捌玖拾佰仟萬"
 _ZH_SPECIALS = {
     "序章": "prologue", "序幕": "prologue", "楔子": "prologue", "引子": "prologue",
@@ -60,6 +61,10 @@ _EN_SPECIAL = re.compile(
     "(?P<kw>" + "|".join(f"{w.upper()}|{w.capitalize()}" for w in _EN_SPECIALS) + ")"
     r"(?P<rest>[ .:(—-].*)?"
 )
+# Dot leaders and a page number at the end of a contents line.
+_LEADER = re.compile(
+    r" ?(?:\.{3,}|(?:\. ){3,}\.?|…{2,}|·{3,}|．{3,}|_{3,}) ?(?:\d{1,4}|[ivxlcdm]{1,7})$", re.I
+)
 _LETTER = re.compile(r"[^\W\d_]")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
 _NONSPACE = re.compile(r"\S")
@@ -96,6 +101,8 @@ class _Heading:
 
 def _classify(line: str) -> _Parsed | None:
     """What heading a whitespace-collapsed line is, if any."""
+    if "..." in line or "…" in line or "·" in line or "．．" in line or "__" in line:
+        line = _LEADER.sub("", line)  # "第一回 灵根育孕源流出 ………… 12" in a table of contents
     if not line or len(line) > 100:
         return None
     if len(line) > 30 and line[-1] in _SENTENCE_END:
@@ -275,32 +282,6 @@ def _gutenberg_bounds(text: str) -> tuple[int, int]:
         ends = list(_PG_END_LINE.finditer(text, max(lo, hi - 3000), hi))
         hi = ends[-1].start() if ends else hi
     return min(lo, hi), hi
-
-
-def _drop_toc(text: str, heads: list[_Heading], hi: int) -> tuple[list[_Heading], list[str]]:
-    """Skip runs of ≥ 3 headings with no letters between them: a table of contents."""
-    n = len(heads)
-    ends = [h.start for h in heads[1:]] + [hi] if heads else []
-    empty = [not _has_letters(text, h.body, end) for h, end in zip(heads, ends, strict=True)]
-    last_seen = {h.key: i for i, h in enumerate(heads)}
-    keep: list[_Heading] = []
-    warnings: list[str] = []
-    i = 0
-    while i < n:
-        j = i
-        while j < n and empty[j]:
-            j += 1
-        if j - i >= 3:
-            # A trailing "Epilogue" entry has text after it (the next section) but recurs later.
-            while j < n and heads[j].number is None and last_seen[heads[j].key] > j:
-                j += 1
-            first, last = heads[i].title, heads[j - 1].title
-            warnings.append(f"skipped a table of contents of {j - i} entries ({first} … {last})")
-            i = j
-            continue
-        keep.extend(heads[i : j + 1])
-        i = j + 1
-    return keep, warnings
 
 
 def _settle_levels(heads: list[_Heading]) -> list[_Heading]:

@@ -1,5 +1,6 @@
 """Reading a novel for a handler: load it (inline text, a storage key or an allowed file),
-decode it and find its chapters. Shared by `novel.split` and `character.extract`.
+decode it — text, EPUB or DOCX (`novel.load_novel`) — and find its chapters. Shared by
+`novel.split` and `character.extract` (and so `novel.process`).
 
 Bad input is a `PayloadError`; storage I/O failures are retried (`storage_errors`). Decoding
 and outlining are CPU work and run in a thread, so the worker keeps renewing the job's lease.
@@ -12,34 +13,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
-import attrs
 
 from jobrunner import PayloadError
 
 from .._outcomes import storage_errors
 from .._storage import KeySource, ObjectNotFound, Storage, StorageKeyError, resolve_source
-from .chapters import Chapter, Outline, outline_chapters
-from .decode import Decoded, EmptyText, NotText, UndecodableText, decode_novel
 from .input import NovelInput
+from .novel import BAD_NOVEL, Novel, load_novel
 
 if TYPE_CHECKING:
     from jobrunner import JobContext
 
     from .._settings import CineqoSettings
-
-
-@attrs.frozen(kw_only=True)
-class Novel:
-    """A decoded novel and where its chapters are (offsets into `text`)."""
-
-    text: str
-    encoding: str | None  # None for inline text
-    method: str  # how the encoding was decided; "text" for inline text
-    outline: Outline
-    warnings: tuple[str, ...]
-
-    def chapters(self) -> list[Chapter]:
-        return list(self.outline.chapters(self.text))
 
 
 async def read_novel(
@@ -67,35 +52,39 @@ async def read_novel(
     def progress(fraction: float) -> None:
         ctx.progress(fraction * progress_share, "finding chapters")
 
-    decoded, outline = await ctx.run_in_thread(
-        _decode_and_outline, data, encoding, max_chapter_chars, progress, novel.describe()
-    )
-    inline = novel.text is not None
-    return Novel(
-        text=decoded.text,
-        encoding=None if inline else decoded.encoding,
-        method="text" if inline else decoded.method,
-        outline=outline,
-        warnings=(*decoded.warnings, *outline.warnings),
+    return await ctx.run_in_thread(
+        _load,
+        data,
+        encoding,
+        novel.text is not None,
+        max_chapter_chars,
+        settings.max_novel_bytes,
+        progress,
+        novel.describe(),
     )
 
 
-def _decode_and_outline(
+def _load(
     data: bytes,
     encoding: str | None,
+    inline: bool,
     max_chapter_chars: int,
+    max_novel_bytes: int,
     on_progress: Callable[[float], None],
     what: str,
-) -> tuple[Decoded, Outline]:
+) -> Novel:
     """CPU work, run in a thread so the worker keeps renewing the job's lease."""
     try:
-        decoded = decode_novel(data, encoding=encoding)
-    except (NotText, EmptyText, UndecodableText) as exc:
+        return load_novel(
+            data,
+            encoding=encoding,
+            inline=inline,
+            max_chapter_chars=max_chapter_chars,
+            max_novel_bytes=max_novel_bytes,
+            on_progress=on_progress,
+        )
+    except BAD_NOVEL as exc:
         raise PayloadError(f"{what}: {exc}") from None
-    outline = outline_chapters(
-        decoded.text, max_chapter_chars=max_chapter_chars, on_progress=on_progress
-    )
-    return decoded, outline
 
 
 async def _read_source(

@@ -10,6 +10,9 @@ the next run enqueue the same paid-for work twice.
 
 A failed split or extraction fails the pipeline (nothing after it can run); a failed portrait
 does not: the result lists it under `failed` with its error.
+
+Every child gets the same `novel_id` — the payload's, or `job-<parent id>` — so one pipeline's
+chapters, manifest and portraits live under one folder name.
 """
 
 from __future__ import annotations
@@ -29,8 +32,10 @@ SPLIT, EXTRACT, IMAGE = _split.JOB_TYPE, _cast.JOB_TYPE, _images.JOB_TYPE
 RECHECK = 600.0  # children wake the parent when they end; this is only a safety net
 _SPLIT_SUMMARY = (
     "novel_id",
+    "format",
     "encoding",
     "encoding_method",
+    "chapter_method",
     "fallback",
     "warnings",
     "volumes",
@@ -62,16 +67,21 @@ def main_characters(
     return chosen, skipped
 
 
+def novel_id_of(request: ProcessRequest, parent_id: int) -> str:
+    """The `novel_id` every child gets: the payload's, or `job-<parent id>`."""
+    return request.novel_id or f"job-{parent_id}"
+
+
 def portrait_payload(
     character: dict[str, Any], request: ProcessRequest, parent_id: int
 ) -> dict[str, Any]:
-    """`{key_prefix or "portraits"}/{novel_id or job-<parent>}/{image job}/{index}.{ext}`."""
+    """Stored at `{key_prefix or "portraits"}/{novel_id}/{image job}/{index}.{ext}`."""
     options = dict(request.portrait_options)
-    folder = request.novel_id or f"job-{parent_id}"
-    options["key_prefix"] = f"{options.get('key_prefix') or 'portraits'}/{folder}"
+    options["key_prefix"] = options.get("key_prefix") or "portraits"
     return {
         "prompt": character["visual_prompt"],
         **options,
+        "novel_id": novel_id_of(request, parent_id),
         "metadata": {"character": character["name"], "novel_process_job": parent_id},
     }
 
@@ -94,15 +104,16 @@ def _portrait_of(job: Job) -> str | None:
 
 async def _next_stage(ctx: JobContext, request: ProcessRequest, children: list[Job]) -> None:
     """Enqueue what the finished children allow next; return only when everything is done."""
+    novel_id = novel_id_of(request, ctx.id)
     splits = _of_type(children, SPLIT)
     if not splits:
-        await ctx.enqueue(SPLIT, request.split)
+        await ctx.enqueue(SPLIT, {**request.split, "novel_id": novel_id})
         ctx.progress(0.05, "splitting the novel")
         raise WaitForChildren(recheck=RECHECK)
     split = _completed(splits[0])
     extracts = _of_type(children, EXTRACT)
     if not extracts:
-        payload: dict[str, Any] = {"split_manifest": split["manifest_key"]}
+        payload: dict[str, Any] = {"split_manifest": split["manifest_key"], "novel_id": novel_id}
         if request.model is not None:
             payload["model"] = request.model
         payload["max_characters"] = request.max_characters

@@ -95,8 +95,10 @@ async def split_novel(ctx: JobContext) -> dict[str, Any]:
     )
     summary = {
         "novel_id": novel_id,
+        "format": novel.format,
         "encoding": novel.encoding,
         "encoding_method": novel.method,
+        "chapter_method": novel.outline.method,
         "fallback": novel.outline.fallback,
         "warnings": list(novel.warnings),
         "volumes": list(novel.outline.volumes),

@@ -235,3 +235,43 @@ async def test_without_an_api_key_extract_jobs_wait_and_plugins_says_why(
     extract_row = cineqo_row["job_types"]["character.extract"]
     assert (extract_row["ready"], extract_row["reason"]) == (False, "OPENAI_API_KEY is not set")
     cineqo.assert_no_secrets(caplog.text)
+
+
+async def test_novel_id_goes_with_every_source(cineqo: Any) -> None:
+    """One meaning everywhere: the app's id of the novel, naming its folder, echoed back."""
+    cineqo.openai.responder = xiyouji_model
+    data = cineqo.xiyouji(2)
+    path = cineqo.novel_file("西游记-2.txt", data)
+    split = await cineqo.run("novel.split", {"source": str(path), "novel_id": "xyj"})
+    anonymous = await cineqo.run("novel.split", {"source": str(path)})
+    manifest = "novels/xyj/manifest.json"
+
+    jobs = await cineqo.run_many(
+        [
+            ("character.extract", {"text": data.decode(), "novel_id": "xyj"}),
+            ("character.extract", {"source": str(path), "novel_id": 42}),
+            ("character.extract", {"split_manifest": manifest, "novel_id": "xyj"}),
+            ("character.extract", {"split_manifest": manifest}),
+            ("character.extract", {"split_job_id": split.id, "novel_id": "xyj"}),
+            ("character.extract", {"split_job_id": anonymous.id}),
+            ("character.extract", {"source": str(path)}),
+        ]
+    )
+    assert all((j.status, j.attempts) == ("completed", 1) for j in jobs), [j.error for j in jobs]
+    echoed = [j.result["novel_id"] for j in jobs]
+    assert echoed == ["xyj", "42", "xyj", "xyj", "xyj", f"job-{anonymous.id}", None]
+    assert len({json.dumps(j.result["characters"]) for j in jobs[:5]}) == 1  # the same novel
+
+    wrong, unsafe = await cineqo.run_many(
+        [
+            ("character.extract", {"split_manifest": manifest, "novel_id": "sgyy"}),
+            ("character.extract", {"source": str(path), "novel_id": ".."}),
+        ]
+    )
+    assert (wrong.status, wrong.attempts) == ("failed", 1)
+    assert wrong.error == (
+        "PayloadError: the manifest at 'novels/xyj/manifest.json' belongs to novel 'xyj', "
+        "not to novel_id 'sgyy'"
+    )
+    assert (unsafe.status, unsafe.attempts) == ("failed", 1)
+    assert "'novel_id' cannot name a storage folder" in unsafe.error

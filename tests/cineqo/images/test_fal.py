@@ -1,4 +1,5 @@
-"""fal.ai layer and image fetching, through the real fal_client against a local queue stand-in."""
+"""fal.ai layer and image fetching: the plugin's own client for fal's queue protocol against a
+local queue stand-in."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 from standins import closed_port_url
-from standins.fal_server import PNG_BYTES, FalStandIn, Reply
+from standins.fal_server import PNG_BYTES, FalStandIn, Reply, fal_stand_in
 
 from jobrunner_cineqo._images.fal import (
+    ATTEMPTS,
     DEFAULT_QUEUE_URL,
     FalConfigError,
     FalImages,
     FalNsfwError,
     FalPermanentError,
+    FalRequest,
     FalRequestNotFound,
     FalRetryableError,
     QueueStatus,
@@ -56,6 +59,7 @@ class Sleeps:
 @pytest.fixture
 async def fal(fal_server: FalStandIn) -> AsyncIterator[FalImages]:
     async with FalImages.open(key=KEY, queue_url=fal_server.url) as client:
+        client.sleep = Sleeps()  # in-place retries record their waits instead of sleeping
         yield client
 
 
@@ -63,6 +67,11 @@ async def fal(fal_server: FalStandIn) -> AsyncIterator[FalImages]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=10) as client:
         yield client
+
+
+def waits(fal: FalImages) -> list[float]:
+    assert isinstance(fal.sleep, Sleeps)
+    return fal.sleep.intervals
 
 
 # Queue ----------------------------------------------------------------------------------------
@@ -78,9 +87,9 @@ async def test_submit_follow_result(fal: FalImages, fal_server: FalStandIn) -> N
     async def on_progress(status: QueueStatus) -> None:
         reports.append(status)
 
-    request_id = await fal.submit(APP, ARGS)
-    final = await fal.follow(APP, request_id, on_progress=on_progress, interval=0.5, sleep=sleeps)
-    result = await fal.result(APP, request_id)
+    request = await fal.submit(APP, ARGS)
+    final = await fal.follow(request, on_progress=on_progress, interval=0.5, sleep=sleeps)
+    result = await fal.result(request)
 
     assert reports == [
         QueueStatus(state="queued", position=1),
@@ -93,6 +102,7 @@ async def test_submit_follow_result(fal: FalImages, fal_server: FalStandIn) -> N
     assert sleeps.intervals == [0.5] * 4
     assert result["seed"] == 7
     assert result["prompt"] == ARGS["prompt"]
+    request_id = request.request_id
     assert [image["url"] for image in result["images"]] == [
         f"{fal_server.url}/images/{request_id}/0.png",
         f"{fal_server.url}/images/{request_id}/1.png",
@@ -100,26 +110,32 @@ async def test_submit_follow_result(fal: FalImages, fal_server: FalStandIn) -> N
     [submission] = fal_server.submissions
     assert submission.path == "/" + APP
     assert submission.json() == ARGS
+    assert submission.headers["user-agent"].startswith("jobrunner-cineqo/")
+    # Polls go to the URLs the submission returned (the app's path is not in them), with logs.
+    polls = fal_server.requests_where("GET", suffix="/status")
+    assert {r.path for r in polls} == {f"/fal-ai/flux/requests/{request_id}/status"}
+    assert all(r.query == {"logs": ["1"]} for r in polls)
     assert {r.headers["authorization"] for r in fal_server.requests} == {f"Key {KEY}"}
+    assert waits(fal) == []
 
 
 @pytest.mark.anyio
 async def test_status_reports_each_state(fal: FalImages, fal_server: FalStandIn) -> None:
-    request_id = await fal.submit(APP, ARGS)
-    assert await fal.status(APP, request_id) == QueueStatus(state="queued", position=0)
-    assert await fal.status(APP, request_id, with_logs=True) == QueueStatus(
+    request = await fal.submit(APP, ARGS)
+    assert await fal.status(request) == QueueStatus(state="queued", position=0)
+    assert await fal.status(request, with_logs=True) == QueueStatus(
         state="in_progress", logs=("step 1/1",)
     )
-    assert await fal.status(APP, request_id) == QueueStatus(state="completed")
+    assert await fal.status(request) == QueueStatus(state="completed")
 
 
 @pytest.mark.anyio
 async def test_follow_gives_up_after_max_polls(fal: FalImages, fal_server: FalStandIn) -> None:
     fal_server.script.queued_polls = 10
-    request_id = await fal.submit(APP, ARGS)
+    request = await fal.submit(APP, ARGS)
     with pytest.raises(FalRetryableError, match="still queued after 3 polls") as caught:
-        await fal.follow(APP, request_id, max_polls=3, sleep=Sleeps())
-    assert caught.value.request_id == request_id
+        await fal.follow(request, max_polls=3, sleep=Sleeps())
+    assert caught.value.request_id == request.request_id
 
 
 @pytest.mark.anyio
@@ -157,15 +173,58 @@ async def test_run_resubmits_an_unknown_request(fal: FalImages, fal_server: FalS
     assert saved == ["req-0001"]
     assert len(result["images"]) == 2
     with pytest.raises(FalRequestNotFound, match="HTTP 404"):
-        await fal.status(APP, "req-expired")
+        await fal.status(fal.request(APP, "req-expired"))
 
 
 @pytest.mark.anyio
 async def test_cancel(fal: FalImages, fal_server: FalStandIn) -> None:
-    request_id = await fal.submit(APP, ARGS)
-    await fal.cancel(APP, request_id)
-    assert fal_server.queue[request_id].cancelled
-    assert fal_server.requests_where("PUT", suffix=f"/requests/{request_id}/cancel")
+    request = await fal.submit(APP, ARGS)
+    await fal.cancel(request)
+    assert fal_server.queue[request.request_id].cancelled
+    assert fal_server.requests_where("PUT", suffix=f"/requests/{request.request_id}/cancel")
+
+
+def test_resumed_requests_use_fals_documented_urls() -> None:
+    fal = FalImages(http=httpx.AsyncClient(), queue_url="https://queue.test")
+    assert fal.request("fal-ai/flux/dev", "r1") == FalRequest(
+        request_id="r1",
+        status_url="https://queue.test/fal-ai/flux/requests/r1/status",
+        response_url="https://queue.test/fal-ai/flux/requests/r1",
+        cancel_url="https://queue.test/fal-ai/flux/requests/r1/cancel",
+    )
+    assert fal.request("workflows/me/flow/x", "r/2").status_url == (
+        "https://queue.test/workflows/me/flow/requests/r%2F2/status"
+    )
+    for app in ("workflows/me", "flux", "fal-ai/../admin"):
+        with pytest.raises(FalConfigError, match="invalid fal app id"):
+            fal.request(app, "r1")
+    with pytest.raises(FalConfigError, match="request id"):
+        fal.request(APP, "")
+
+
+@pytest.mark.anyio
+async def test_urls_on_another_host_are_not_followed(
+    fal: FalImages, fal_server: FalStandIn
+) -> None:
+    """The key goes only to the configured queue, whatever a submission answers."""
+    with fal_stand_in() as elsewhere:
+        base = f"{elsewhere.url}/fal-ai/flux/requests/req-0001"
+        fal_server.script.submit_replies = [
+            Reply(
+                status=200,
+                body={
+                    "request_id": "req-0001",
+                    "status_url": f"{base}/status",
+                    "response_url": base,
+                    "cancel_url": f"{base}/cancel",
+                },
+            )
+        ]
+        fal_server.submit(APP, ARGS)  # the request the scripted answer names
+        request = await fal.submit(APP, ARGS)
+        assert request == fal.request(APP, "req-0001")
+        assert (await fal.status(request)).state == "queued"
+        assert elsewhere.requests == []
 
 
 # Errors ---------------------------------------------------------------------------------------
@@ -189,7 +248,7 @@ async def test_validation_error_at_submit_is_permanent(
         "fal submission failed with HTTP 422: prompt: field required; num_images: must be <= 4"
     )
     assert caught.value.status_code == 422
-    assert len(fal_server.submissions) == 1  # not retried by fal_client either
+    assert len(fal_server.submissions) == 1  # not retried
 
 
 @pytest.mark.anyio
@@ -202,12 +261,39 @@ async def test_failed_request_is_permanent(fal: FalImages, fal_server: FalStandI
 
 
 @pytest.mark.anyio
-async def test_rate_limit_then_success(fal: FalImages, fal_server: FalStandIn) -> None:
-    # fal_client retries 429 itself (after about 0.1 s); a lasting 429 would become retryable.
-    fal_server.script.submit_replies = [Reply(status=429, body={"detail": "Too many requests"})]
-    request_id = await fal.submit(APP, ARGS)
-    assert request_id == "req-0001"
-    assert len(fal_server.submissions) == 2
+async def test_rate_limits_are_retried_in_place_briefly(
+    fal: FalImages, fal_server: FalStandIn
+) -> None:
+    busy = Reply(status=429, body={"detail": "Too many requests"})
+    fal_server.script.submit_replies = [busy, busy]
+    request = await fal.submit(APP, ARGS)
+    assert request.request_id == "req-0001"
+    assert len(fal_server.submissions) == 3
+    assert len(waits(fal)) == 2 and all(0 < w <= 1 for w in waits(fal))
+
+    # A lasting 429 becomes retryable with fal's Retry-After; a long one is not waited here.
+    fal_server.script.submit_replies = [busy] * ATTEMPTS
+    with pytest.raises(FalRetryableError, match="HTTP 429: Too many requests") as caught:
+        await fal.submit(APP, ARGS)
+    assert (caught.value.status_code, caught.value.retry_after) == (429, None)
+    assert len(fal_server.submissions) == 3 + ATTEMPTS
+    slow = Reply(status=429, body={"detail": "slow down"}, headers={"Retry-After": "60"})
+    fal_server.script.submit_replies = [slow]
+    with pytest.raises(FalRetryableError) as caught:
+        await fal.submit(APP, ARGS)
+    assert caught.value.retry_after == 60.0
+    assert len(fal_server.submissions) == 4 + ATTEMPTS
+
+
+@pytest.mark.anyio
+async def test_a_gateway_error_page_is_retried_in_place(
+    fal: FalImages, fal_server: FalStandIn
+) -> None:
+    request = await fal.submit(APP, ARGS)
+    page = "<html><body><h1>502 Bad Gateway</h1>nginx</body></html>"
+    fal_server.script.status_replies = [Reply(status=502, body=page)]
+    assert (await fal.status(request)).state == "queued"
+    assert len(fal_server.requests_where("GET", suffix="/status")) == 2
 
 
 @pytest.mark.anyio
@@ -217,11 +303,36 @@ async def test_server_error_is_retryable_then_succeeds(
     fal_server.script.status_replies = [
         Reply(status=503, body={"detail": "overloaded"}, headers={"Retry-After": "7"})
     ]
-    request_id = await fal.submit(APP, ARGS)
+    request = await fal.submit(APP, ARGS)
     with pytest.raises(FalRetryableError, match="HTTP 503: overloaded") as caught:
-        await fal.follow(APP, request_id, sleep=Sleeps())
+        await fal.follow(request, sleep=Sleeps())
     assert (caught.value.status_code, caught.value.retry_after) == (503, 7.0)
-    assert (await fal.follow(APP, request_id, sleep=Sleeps())).state == "completed"
+    assert (await fal.follow(request, sleep=Sleeps())).state == "completed"
+
+
+@pytest.mark.anyio
+async def test_an_unreachable_queue_is_retried_then_retryable() -> None:
+    async with FalImages.open(key=KEY, queue_url=closed_port_url()) as fal:
+        fal.sleep = Sleeps()
+        with pytest.raises(FalRetryableError, match="could not reach fal.ai") as caught:
+            await fal.submit(APP, ARGS)
+        assert len(waits(fal)) == ATTEMPTS - 1  # a refused connection was never sent
+        assert caught.value.__cause__ is None
+        assert KEY not in "".join(traceback.format_exception(caught.value))
+
+
+@pytest.mark.anyio
+async def test_malformed_answers_are_retryable(fal: FalImages, fal_server: FalStandIn) -> None:
+    fal_server.script.submit_replies = [Reply(status=200, body=["not", "an", "object"])]
+    with pytest.raises(FalRetryableError, match="without a JSON object"):
+        await fal.submit(APP, ARGS)
+    fal_server.script.submit_replies = [Reply(status=200, body={"no": "id"})]
+    with pytest.raises(FalRetryableError, match="without a request_id"):
+        await fal.submit(APP, ARGS)
+    request = await fal.submit(APP, ARGS)
+    fal_server.script.status_replies = [Reply(status=200, body={"status": "EXPLODED"})]
+    with pytest.raises(FalRetryableError, match="unknown status 'EXPLODED'"):
+        await fal.status(request)
 
 
 @pytest.mark.anyio
@@ -233,18 +344,14 @@ async def test_the_key_never_shows(fal: FalImages, fal_server: FalStandIn) -> No
         await fal.submit(APP, ARGS)
     assert "Invalid key *** for this app" in str(caught.value)
     assert KEY not in "".join(traceback.format_exception(caught.value))
-    assert caught.value.__cause__ is None  # fal_client's error quoted the key
+    assert caught.value.__cause__ is None
 
     secret_half = KEY.partition(":")[2]
     fal_server.script.submit_replies = [Reply(status=403, body={"detail": f"bad {secret_half}"})]
     with pytest.raises(FalPermanentError, match=re.escape("HTTP 403: bad ***")):
         await fal.submit(APP, ARGS)
-    fal_server.script.submit_replies = [Reply(status=403, body={"detail": "forbidden"})]
-    with pytest.raises(FalPermanentError) as caught:
-        await fal.submit(APP, ARGS)
-    assert caught.value.__cause__ is not None  # kept when it is harmless
     assert KEY not in repr(fal)
-    assert KEY not in repr(fal.client)
+    assert KEY not in repr(fal.http)
     assert KEY not in fal.describe()
 
 
@@ -261,11 +368,10 @@ async def test_transport_errors_and_timeouts_are_retryable(http: httpx.AsyncClie
 
 
 def test_http_status_classification() -> None:
-    import fal_client
-
-    def http_error(status: int) -> fal_client.FalClientHTTPError:
-        response = httpx.Response(status, json={"detail": "x"})
-        return fal_client.FalClientHTTPError("x", status, dict(response.headers), response)
+    def http_error(status: int) -> httpx.HTTPStatusError:
+        request = httpx.Request("GET", "https://queue.test/x")
+        response = httpx.Response(status, json={"detail": "x"}, request=request)
+        return httpx.HTTPStatusError("x", request=request, response=response)
 
     kinds = {status: type(classify_error(http_error(status))) for status in (400, 403, 422)}
     assert kinds == dict.fromkeys((400, 403, 422), FalPermanentError)
@@ -273,6 +379,7 @@ def test_http_status_classification() -> None:
         assert isinstance(classify_error(http_error(status)), FalRetryableError)
     assert type(classify_error(http_error(404))) is FalPermanentError
     assert type(classify_error(http_error(404), request_id="r")) is FalRequestNotFound
+    assert str(classify_error(http_error(422))) == "fal submission failed with HTTP 422: x"
 
 
 @pytest.mark.anyio
@@ -289,22 +396,21 @@ async def test_configuration(fal_server: FalStandIn) -> None:
         with pytest.raises(FalConfigError, match="invalid fal app id"):
             await fal.submit("flux", ARGS)
         with pytest.raises(FalConfigError, match="invalid fal app id"):
-            await fal.status("fal-ai/../admin", "req-0001")
+            fal.request("fal-ai/../admin", "req-0001")
     assert fal_server.submissions[0].headers["authorization"] == "Key id:secret"
     async with FalImages.from_env({"FAL_KEY": KEY}) as fal:
         assert fal.queue_url == DEFAULT_QUEUE_URL
 
 
 @pytest.mark.anyio
-async def test_an_injected_client_is_used_and_its_key_hidden(
-    fal: FalImages, fal_server: FalStandIn
-) -> None:
-    injected = FalImages(client=fal.client)
-    assert injected.queue_url == DEFAULT_QUEUE_URL  # unknown for an injected client
-    fal_server.script.submit_replies = [Reply(status=401, body={"detail": f"bad {KEY}"})]
-    with pytest.raises(FalPermanentError, match=re.escape("HTTP 401: bad ***")):
-        await injected.submit(APP, ARGS)
-    assert await injected.submit(APP, ARGS) == "req-0001"
+async def test_an_injected_client_is_used_and_its_key_hidden(fal_server: FalStandIn) -> None:
+    async with httpx.AsyncClient(headers={"Authorization": f"Key {KEY}"}) as http:
+        injected = FalImages(http=http, queue_url=fal_server.url)
+        fal_server.script.submit_replies = [Reply(status=401, body={"detail": f"bad {KEY}"})]
+        with pytest.raises(FalPermanentError, match=re.escape("HTTP 401: bad ***")):
+            await injected.submit(APP, ARGS)
+        assert (await injected.submit(APP, ARGS)).request_id == "req-0001"
+    assert KEY not in repr(injected)
 
 
 # Results --------------------------------------------------------------------------------------
@@ -470,7 +576,7 @@ def test_importing_the_layers_imports_no_heavy_client() -> None:
     code = (
         "import sys, jobrunner_cineqo._images.fal, jobrunner_cineqo._images.fetch\n"
         "import jobrunner_cineqo._storage\n"
-        "heavy = ('fal_client', 'httpx', 'aioboto3', 'botocore')\n"
+        "heavy = ('httpx', 'aioboto3', 'botocore')\n"
         "print(sorted(m for m in heavy if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -1,4 +1,4 @@
-"""`image.generate` on a real worker: the real fal-client against the queue stand-in, images
+"""`image.generate` on a real worker: the plugin's fal client against the queue stand-in, images
 stored in R2 (moto, through the real aioboto3) or a local directory."""
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ async def test_permanent_fal_failures_fail_at_once_with_fals_message(cineqo: Any
 async def test_busy_fal_is_retried_without_paying_twice(
     cineqo: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # fal-client retries a 429 itself; a 503 with Retry-After reaches the job's retry policy.
+    # A 429 is retried in place, briefly; fal's own 503 with Retry-After reaches the job's retry
+    # policy.
     cineqo.fal.script.submit_replies = [
         Reply(status=429, body={"detail": "Too many requests"}),
         Reply(status=503, body={"detail": "overloaded"}, headers={"Retry-After": "0"}),
@@ -172,3 +173,35 @@ async def test_non_ascii_key_prefix_and_data_uri_results(
     stored = s3.get_object(Bucket=r2_env["R2_BUCKET_NAME"], Key=image["key"])
     assert stored["Body"].read() == PNG_BYTES
     assert cineqo.fal.requests_where("GET", suffix=".png") == []
+
+
+async def test_novel_id_is_a_folder_under_the_prefix_and_echoed(cineqo: Any) -> None:
+    jobs = await cineqo.run_many(
+        [
+            ("image.generate", {"prompt": PROMPT, "novel_id": "西游记"}),
+            ("image.generate", {"prompt": PROMPT, "novel_id": 7, "key_prefix": "portraits"}),
+            ("image.generate", {"prompt": PROMPT}),
+        ]
+    )
+    assert all(j.status == "completed" for j in jobs), [j.error for j in jobs]
+    keys = [j.result["images"][0]["key"] for j in jobs]
+    assert keys == [
+        f"images/西游记/{jobs[0].id}/0.png",
+        f"portraits/7/{jobs[1].id}/0.png",
+        f"images/{jobs[2].id}/0.png",
+    ]
+    assert [j.result["novel_id"] for j in jobs] == ["西游记", "7", None]
+    for key in keys:
+        assert (cineqo.data_dir / key).read_bytes() == PNG_BYTES
+
+
+def test_image_novel_id_is_checked() -> None:
+    from jobrunner import PayloadError
+    from jobrunner_cineqo._images.payload import parse_image
+
+    assert parse_image({"prompt": "p", "novel_id": "xyj"}).folder("images") == "images/xyj"
+    assert parse_image({"prompt": "p", "key_prefix": "a/b"}).folder("images") == "a/b"
+    with pytest.raises(PayloadError, match="without '/'"):
+        parse_image({"prompt": "p", "novel_id": "a/b"})
+    with pytest.raises(PayloadError, match="longer than 255 bytes"):
+        parse_image({"prompt": "p", "novel_id": "长" * 100})

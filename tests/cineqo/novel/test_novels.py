@@ -1,35 +1,26 @@
-"""The real novels in shared/data/novels split to exactly their true structure (see its README)."""
+"""The real novels in tests/data/novels split to exactly their true structure (see its README)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
+from corpus import novel_bytes
 
 from jobrunner_cineqo._novel.chapters import Chapter, Split, split_chapters
 from jobrunner_cineqo._novel.decode import Decoded, decode_novel
 
-REPO = Path(__file__).resolve().parents[3]
 Reader = Callable[[str], tuple[Decoded, Split]]
 
 
 @pytest.fixture(scope="module")
-def novels() -> Path:
-    folder = REPO.parent / "shared" / "data" / "novels"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def read(novels: Path) -> Reader:
+def read() -> Reader:
     """Decode and split a novel once per module."""
     cache: dict[str, tuple[Decoded, Split]] = {}
 
     def load(name: str) -> tuple[Decoded, Split]:
         if name not in cache:
-            decoded = decode_novel((novels / name).read_bytes())
+            decoded = decode_novel(novel_bytes(name))
             cache[name] = (decoded, split_chapters(decoded.text))
         return cache[name]
 

@@ -70,6 +70,8 @@ async def test_a_novel_becomes_chapters_a_cast_and_portraits(
         "novel.split",
     ]
     assert all(c.status == "completed" and c.user_id == "reader-1" for c in children)
+    assert {c.payload["novel_id"] for c in children} == {"xyj"}  # one novel_id for every child
+    assert {c.result["novel_id"] for c in children} == {"xyj"}
     result = parent.result
     assert result["novel_id"] == "xyj"
     split = result["split"]
@@ -124,7 +126,12 @@ async def test_a_failed_portrait_is_reported_and_a_failed_split_fails_the_pipeli
     )
     statuses = sorted(p["status"] for p in with_failure.result["portraits"])
     assert statuses == ["completed", "failed"]
-    assert with_failure.result["novel_id"].startswith("job-")
+    # Without a novel_id every child files under the pipeline's own job id.
+    novel_id = f"job-{with_failure.id}"
+    assert with_failure.result["novel_id"] == novel_id
+    assert with_failure.result["split"]["manifest_key"] == f"novels/{novel_id}/manifest.json"
+    [portrait] = [p for p in with_failure.result["portraits"] if p["status"] == "completed"]
+    assert portrait["images"][0]["key"] == f"portraits/{novel_id}/{portrait['job_id']}/0.png"
 
     assert (broken.status, broken.attempts) == ("failed", 1)
     assert re.fullmatch(

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpus import ALICE, RULIN, XIYOUJI, novel_bytes
 
 import jobrunner
 import jobrunner_cineqo
 from jobrunner_cineqo._settings import CineqoSettings
 from jobrunner_cineqo._split.handler import bounded_index
 from jobrunner_cineqo._split.payload import parse_split
-from jr_support import NOVELS
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ def stored_text(cineqo: Any, key: str) -> str:
 
 
 async def test_a_real_novel_from_a_local_path(cineqo: Any) -> None:
-    path = cineqo.novel_file("西游记.txt", (NOVELS / "zh_xiyouji_utf8_crlf.txt").read_bytes())
+    path = cineqo.novel_file("西游记.txt", novel_bytes(XIYOUJI))
     job = await cineqo.run("novel.split", {"source": str(path), "novel_id": "xyj"})
 
     assert (job.status, job.attempts, job.error) == ("completed", 1, None)
@@ -63,10 +63,35 @@ async def test_a_real_novel_from_a_local_path(cineqo: Any) -> None:
     cineqo.assert_no_secrets()
 
 
+async def test_a_table_of_contents_before_the_title_line(cineqo: Any) -> None:
+    """The field report: 目录 and 100 entries before the text; the split repairs itself."""
+    text = novel_bytes(XIYOUJI).decode("utf-8")
+    titles = [line.strip() for line in text.splitlines() if line.startswith("第") and "回 " in line]
+    assert len(titles) == 100
+    path = cineqo.novel_file(
+        "西游记-目录.txt",
+        ("目录\r\n" + "\r\n".join(titles) + "\r\n").encode() + novel_bytes(XIYOUJI),
+    )
+    job = await cineqo.run("novel.split", {"source": str(path)})
+
+    assert (job.status, job.attempts) == ("completed", 1), job.error
+    chapters = job.result["chapters"]
+    assert job.result["chapter_count"] == 101
+    assert [c["number"] for c in chapters[1:]] == list(range(1, 101))
+    assert chapters[1]["title"] == "第一回 灵根育孕源流出 心性修持大道生"
+    assert chapters[-1]["title"] == "第一百回 径回东土 五圣成真"
+    assert job.result["warnings"] == [
+        "skipped a table of contents of 100 entries "
+        "(第一回 灵根育孕源流出 心性修持大道生 … 第一百回 径回东土 五圣成真)"
+    ]
+    front = stored_text(cineqo, chapters[0]["key"])
+    assert front.startswith("目录\n第一回") and front.endswith("《西游记》吴承恩（明）")
+
+
 async def test_gb18030_novel_from_an_r2_key(cineqo: Any, r2_env: dict[str, str]) -> None:
     s3 = cineqo.use_r2(r2_env)
     bucket = r2_env["R2_BUCKET_NAME"]
-    data = (NOVELS / "zh_rulinwaishi_gb18030_trad.txt").read_bytes()
+    data = novel_bytes(RULIN)
     s3.put_object(Bucket=bucket, Key="uploads/儒林外史.txt", Body=data)
 
     job = await cineqo.run("novel.split", {"source": "uploads/儒林外史.txt"})
@@ -204,9 +229,7 @@ def test_importing_the_plugin_imports_no_sdk() -> None:
 
 def test_the_cli_runs_a_split_end_to_end(cineqo: Any) -> None:
     """Issue 6's integration test: enqueue → `jobrunner run --burst` → chapters stored."""
-    path = cineqo.novel_file(
-        "alice.txt", (NOVELS / "en_alice_in_wonderland_pg11_noheader.txt").read_bytes()
-    )
+    path = cineqo.novel_file("alice.txt", novel_bytes(ALICE))
     cineqo.cli("migrate")
     payload = json.dumps({"source": str(path), "novel_id": "alice"})
     job_id = int(cineqo.cli("enqueue", "novel.split", "--payload", payload))

@@ -1,6 +1,6 @@
 """A local stand-in for fal.ai's queue API (stdlib only), on 127.0.0.1 with a random port.
 
-It speaks the protocol ``fal_client`` uses:
+It speaks fal's queue protocol, as the plugin's client (and fal's own) use it:
 
     POST /{owner}/{alias}[/path]               -> request_id, response/status/cancel URLs
     GET  /{owner}/{alias}/requests/{id}/status -> IN_QUEUE -> IN_PROGRESS -> COMPLETED over polls
@@ -50,7 +50,8 @@ PNG_BYTES = tiny_png()
 
 @attrs.frozen(kw_only=True)
 class Reply:
-    """A scripted answer that replaces the normal one."""
+    """A scripted answer that replaces the normal one. A ``str`` body is a gateway's HTML error
+    page: it comes without fal's ``x-fal-request-id`` header."""
 
     status: int
     body: Any = None
@@ -227,12 +228,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload: Any, headers: dict[str, str]) -> None:
         if isinstance(payload, bytes):
             data, content_type = payload, "image/png"
+        elif isinstance(payload, str):
+            data, content_type = payload.encode(), "text/html"
         else:
             data, content_type = json.dumps(payload).encode(), "application/json"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
-        self.send_header("x-fal-request-id", "stand-in")
+        if not isinstance(payload, str):
+            self.send_header("x-fal-request-id", "stand-in")
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
