@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._browse import JobPage, JobQuery, Overview
 from ._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
 from ._limits import LimitState, TypeLimits
 from ._schema import SchemaStore
@@ -225,3 +226,38 @@ class Backend(SchemaStore, Protocol):
 
     async def paused_queues(self) -> dict[str, str | None]:
         """The paused queues and why."""
+
+    # -- the dashboard's reads -------------------------------------------------------------
+    # (and the bulk forms of its actions, fenced by status like the single ones; see `_browse`)
+
+    async def dashboard_overview(self, *, finished_since: float | None) -> Overview:
+        """Pending and running jobs by type and queue, with the oldest runnable pending job's
+        age; jobs finished since `finished_since` (epoch seconds; None: the last hour) by
+        minute, type, queue and status; and the database's clock."""
+
+    async def job_browse(self, query: JobQuery) -> JobPage:
+        """A page of jobs matching `query`, newest first, without payload, result and
+        checkpoint, read within `query.window` ids below where it starts."""
+
+    async def job_count_matching(self, query: JobQuery, *, cap: int) -> int:
+        """How many jobs up to `query.max_id` match `query`, counting at most `cap` + 1."""
+
+    async def job_ids_matching(self, query: JobQuery) -> list[int]:
+        """The ids of the newest `query.limit` jobs up to `query.max_id` matching `query`."""
+
+    async def job_family(self, job_id: int, *, limit: int = 500) -> list[Job]:
+        """The job, its ancestors and up to `limit` descendants (no payload or result), by id."""
+
+    async def job_retry_many(self, ids: Sequence[int]) -> list[int]:
+        """`job_retry` for many: the ids put back in the queue. Wakes nobody."""
+
+    async def job_cancel_many(self, ids: Sequence[int]) -> list[Job]:
+        """`job_cancel` for many: the jobs it changed (id, type, status, cancel_requested).
+        Wakes nobody."""
+
+    async def job_run_now_many(self, ids: Sequence[int]) -> list[int]:
+        """Make pending jobs runnable at once (`run_at` now at the latest): their ids. Wakes
+        nobody."""
+
+    async def job_delete_many(self, ids: Sequence[int]) -> list[int]:
+        """Delete finished jobs (pending and running ones are left): the ids deleted."""

@@ -1,0 +1,92 @@
+"""Helpers of the dashboard's tests: job stores on each backend."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import psycopg
+
+from jobrunner import Runner
+
+USER, PASSWORD = "ops", "s3cret-dashboard-pw"
+VIEWER, VIEWER_PASSWORD = "viewer", "look-dont-touch-pw"
+HOST = "dash.test"
+
+
+@attrs.define
+class Store:
+    """A migrated job table on one backend, and raw SQL against it (`{job}` is its name)."""
+
+    name: str
+    url: str
+    settings: dict[str, Any]
+    _sql: Callable[[str, tuple[Any, ...]], list[tuple[Any, ...]]]
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        return self._sql(query, params)
+
+    def ago(self, seconds: float) -> str:
+        """An SQL expression for the time `seconds` ago, in this backend's time type."""
+        if self.name == "postgres":
+            return f"now() - interval '{float(seconds)} seconds'"
+        return f"((julianday('now') - 2440587.5) * 86400.0 - {float(seconds)})"
+
+    def finish(self, ids: list[int], status: str, *, ago: float = 1.0, error: str | None = None):
+        """Mark jobs finished `ago` seconds ago with `status` (as a worker would have)."""
+        marks = ",".join("?" for _ in ids)
+        self.sql(
+            f"UPDATE {{job}} SET status = ?, error = ?, attempts = 1,"
+            f" finished_at = {self.ago(ago)}, started_at = {self.ago(ago + 1)}"
+            f" WHERE id IN ({marks})",
+            status,
+            error,
+            *ids,
+        )
+
+    def start(self, ids: list[int], *, progress: float | None = None, message: str | None = None):
+        marks = ",".join("?" for _ in ids)
+        self.sql(
+            f"UPDATE {{job}} SET status = 'running', attempts = 1, locked_by = 'w:1:x',"
+            f" locked_until = {self.ago(-600)}, started_at = {self.ago(1)}, progress = ?,"
+            f" progress_message = ? WHERE id IN ({marks})",
+            progress,
+            message,
+            *ids,
+        )
+
+    def runner(self, **options: Any) -> Runner:
+        return Runner(self.url, worker=False, env={}, **{**self.settings, **options})
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point a `jobrunner` process at this store."""
+        env = {"DATABASE_URL": self.url}
+        if "schema" in self.settings:
+            env["JOBRUNNER_SCHEMA"] = self.settings["schema"]
+        return env
+
+
+def _sqlite_store(path: Path) -> Store:
+    def sql(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            return conn.execute(query.replace("{job}", "job"), params).fetchall()
+        finally:
+            conn.close()
+
+    return Store(name="sqlite", url=f"sqlite:///{path}", settings={}, sql=sql)
+
+
+def _postgres_store(url: str, schema: str) -> Store:
+    def sql(query: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            cur = conn.execute(
+                query.replace("{job}", f'"{schema}".job').replace("?", "%s"),  # type: ignore[arg-type]
+                params,
+            )
+            return cur.fetchall() if cur.description else []
+
+    return Store(name="postgres", url=url, settings={"schema": schema}, sql=sql)
