@@ -230,10 +230,14 @@ class Backend(SchemaStore, Protocol):
     # -- the dashboard's reads -------------------------------------------------------------
     # (and the bulk forms of its actions, fenced by status like the single ones; see `_browse`)
 
-    async def dashboard_overview(self, *, finished_since: float | None) -> Overview:
+    async def dashboard_overview(
+        self, *, since: float, older: tuple[float, float] | None = None, budget: int = 20_000
+    ) -> Overview:
         """Pending and running jobs by type and queue, with the oldest runnable pending job's
-        age; jobs finished since `finished_since` (epoch seconds; None: the last hour) by
-        minute, type, queue and status; and the database's clock."""
+        age, and jobs finished by minute, type, queue and status: since `since` (epoch
+        seconds), and within `older` ([from, to), before `since`) the newest whole minutes that
+        hold about `budget` jobs (at least one minute; `Overview.older_from` says where it
+        stopped); with the database's clock."""
 
     async def job_browse(self, query: JobQuery) -> JobPage:
         """A page of jobs matching `query`, newest first, without payload, result and

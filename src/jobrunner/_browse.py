@@ -2,9 +2,9 @@
 family. Values only; the statements live in each backend's `queries.sql` (its dashboard part).
 
 Everything here is read so that its cost does not grow with the finished rows the table holds:
-pending and running jobs are counted through their partial indexes, finished jobs only for
-recent minutes through the index on `finished_at`, and a page of jobs never reads more than
-`JobQuery.window` ids below where it starts.
+pending and running jobs are counted through their partial indexes, finished jobs only within
+the few minutes asked for, through the index on `finished_at`, and a page of jobs never reads
+more than `JobQuery.window` ids below where it starts.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ class Overview:
     """One read of the overview's live counts, with the database's clock (epoch seconds)."""
 
     now: float
-    since: float  # finished jobs are counted from this minute on
     active: tuple[ActiveCount, ...] = ()
     finished: tuple[FinishedCount, ...] = ()
+    older_from: float | None = None  # where the read of older minutes stopped (if asked)
 
 
 @attrs.frozen(kw_only=True)
@@ -103,8 +103,12 @@ def overview_from_rows(rows: list[dict[str, Any]]) -> Overview:
         for r in rows
         if r["part"] == "finished"
     )
+    older = clock["minute"]
     return Overview(
-        now=float(clock["value"]), since=float(clock["minute"]), active=active, finished=finished
+        now=float(clock["value"]),
+        active=active,
+        finished=finished,
+        older_from=None if older is None else float(older),
     )
 
 

@@ -3,6 +3,8 @@ jobs within a window of ids, counts and ids for bulk actions, families, and bulk
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from jobrunner import JobStatus, NewJob
@@ -18,7 +20,7 @@ async def enqueue(store, count: int, **fields) -> list[int]:
         )
 
 
-async def test_overview_counts_active_jobs_and_recent_finished_ones(store):
+async def test_overview_counts_active_jobs_and_finished_ones_in_the_ranges_asked(store):
     pending = await enqueue(store, 3, queue="q1")
     running = await enqueue(store, 2, type="t.b")
     done = await enqueue(store, 4)
@@ -26,31 +28,47 @@ async def test_overview_counts_active_jobs_and_recent_finished_ones(store):
     store.start(running)
     store.finish(done[:3], "completed", ago=5)
     store.finish(done[3:], "failed", ago=5, error="boom")
-    store.finish(old, "completed", ago=2 * 3600)  # outside the hour
+    store.finish(old, "completed", ago=2 * 3600)
     store.sql("UPDATE {job} SET run_at = " + store.ago(30) + " WHERE id = ?", pending[0])
+    now = time.time()
     async with store.runner() as runner:
-        overview = await runner.backend.dashboard_overview(finished_since=None)
-    active = {(a.type, a.queue, a.status): a for a in overview.active}
+        recent = await runner.backend.dashboard_overview(since=now - 60)
+        both = await runner.backend.dashboard_overview(
+            since=now - 60, older=(now - 3 * 3600, now - 3600)
+        )
+        none = await runner.backend.dashboard_overview(since=now + 3600)
+    active = {(a.type, a.queue, a.status): a for a in recent.active}
     assert {k: a.count for k, a in active.items()} == {
         ("t.a", "q1", JobStatus.PENDING): 3,
         ("t.b", "default", JobStatus.RUNNING): 2,
     }
     assert 29 < active[("t.a", "q1", JobStatus.PENDING)].oldest_pending_seconds < 120
-    finished = {(f.type, f.status): f.count for f in overview.finished}
+    finished = {(f.type, f.status): f.count for f in recent.finished}
     assert finished == {("t.a", JobStatus.COMPLETED): 3, ("t.a", JobStatus.FAILED): 1}
-    assert overview.now - 3600 <= overview.since <= overview.now - 3540
-    assert all(f.minute % 60 == 0 and f.minute >= overview.since for f in overview.finished)
+    assert sum(f.count for f in both.finished) == 6
+    assert all(f.minute % 60 == 0 for f in both.finished)
+    assert both.older_from == now - 3 * 3600 and recent.older_from is None
+    assert none.finished == () and len(none.active) == 2
+    assert abs(recent.now - now) < 60
 
 
-async def test_overview_counts_finished_jobs_only_from_the_minute_asked(store):
-    ids = await enqueue(store, 2)
-    store.finish(ids[:1], "completed", ago=600)
-    store.finish(ids[1:], "completed", ago=1)
+async def test_older_minutes_are_read_newest_first_up_to_the_budget(store):
+    ids = await enqueue(store, 9)
+    for n, job_id in enumerate(ids):  # one job per minute, 10 to 18 minutes ago
+        store.finish([job_id], "completed", ago=600 + 60 * n + 1)
+    now = time.time() // 60 * 60 + 30
     async with store.runner() as runner:
-        first = await runner.backend.dashboard_overview(finished_since=None)
-        later = await runner.backend.dashboard_overview(finished_since=first.now - 120)
-    assert sum(f.count for f in first.finished) == 2
-    assert sum(f.count for f in later.finished) == 1
+        read = runner.backend.dashboard_overview
+        some = await read(since=now, older=(now - 3600, now - 300), budget=3)
+        tiny = await read(since=now, older=(now - 3600, now - 300), budget=0)
+        all_ = await read(since=now, older=(now - 3600, now - 300), budget=100)
+    # The budget's worth of the newest older minutes, whole minutes: where the 4th job is.
+    assert sum(f.count for f in some.finished) == 3
+    assert some.older_from is not None and now - 3600 < some.older_from < now - 300
+    assert all(f.minute >= some.older_from for f in some.finished)
+    # No budget: up to the newest job's minute (at least one minute on, so reads progress).
+    assert sum(f.count for f in tiny.finished) == 0 and tiny.older_from <= now - 360
+    assert sum(f.count for f in all_.finished) == 9 and all_.older_from == now - 3600
 
 
 async def test_pages_run_newest_first_and_follow_on(store):

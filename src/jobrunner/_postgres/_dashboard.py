@@ -62,10 +62,16 @@ class DashboardReads:
 
     __slots__ = ()
 
-    async def dashboard_overview(self: Engine, *, finished_since: float | None) -> Overview:
-        return overview_from_rows(
-            await _rows(self, "dashboard_overview", {"since": finished_since})
-        )
+    async def dashboard_overview(
+        self: Engine,
+        *,
+        since: float,
+        older: tuple[float, float] | None = None,
+        budget: int = 20_000,
+    ) -> Overview:
+        low, high = older if older is not None else (None, None)
+        params = {"since": since, "older_from": low, "older_to": high, "budget": budget}
+        return overview_from_rows(await _rows(self, "dashboard_overview", params))
 
     async def job_browse(self: Engine, query: JobQuery) -> JobPage:
         [bounds] = await _rows(self, "job_id_range")

@@ -598,15 +598,32 @@ SELECT queue, reason, paused_at FROM {queue_pauses} ORDER BY queue
 -- dashboard_overview --
 -- The overview's live counts in one statement: the database's clock; pending and running jobs
 -- by type and queue (each half through its partial index), with the age of the oldest runnable
--- pending job; jobs finished since `since` (default: the last hour) by minute, type, queue and
--- status, read through the finished index by finished_at.
-WITH clock AS (
-    SELECT extract(epoch FROM now())::float8 AS now,
-           coalesce(%(since)s::float8, floor(extract(epoch FROM now()) / 60) * 60 - 3540) AS since
+-- pending job; and jobs finished by minute, type, queue and status, read through the finished
+-- index by finished_at: those since `since`, and, when `older_from` and `older_to` are given,
+-- the newest whole minutes of [older_from, older_to) that hold about `budget` jobs (at least one
+-- minute: the (budget+1)-th newest job's minute is where it stops). The 'older' row says where.
+WITH older AS (
+    SELECT greatest(
+               %(older_from)s::float8,
+               least(%(older_to)s::float8 - 60,
+                     coalesce(floor(extract(epoch FROM (
+                         SELECT finished_at FROM {job}
+                         WHERE status IN ('completed', 'failed', 'cancelled')
+                           AND finished_at >= to_timestamp(%(older_from)s::float8)
+                           AND finished_at < to_timestamp(%(older_to)s::float8)
+                         ORDER BY finished_at DESC
+                         OFFSET %(budget)s LIMIT 1)) / 60) * 60 + 60,
+                         %(older_from)s::float8))) AS low,
+           %(older_to)s::float8 AS high
+    WHERE %(older_to)s::float8 IS NOT NULL
+), ranges AS (
+    SELECT %(since)s::float8 AS low, 1e12::float8 AS high
+    UNION ALL
+    SELECT low, high FROM older
 )
 SELECT 'clock' AS part, NULL::text AS type, NULL::text AS queue, NULL::text AS status,
-       0::bigint AS count, clock.now AS value, clock.since AS minute
-FROM clock
+       0::bigint AS count, extract(epoch FROM now())::float8 AS value,
+       (SELECT low FROM older) AS minute
 UNION ALL
 SELECT 'active', type, queue, 'pending', count(*),
        extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8, NULL
@@ -615,12 +632,13 @@ UNION ALL
 SELECT 'active', type, queue, 'running', count(*), NULL, NULL
 FROM {job} WHERE status = 'running' GROUP BY type, queue
 UNION ALL
-SELECT 'finished', type, queue, status, count(*), NULL,
-       floor(extract(epoch FROM finished_at) / 60) * 60
-FROM {job}
-WHERE status IN ('completed', 'failed', 'cancelled')
-  AND finished_at >= (SELECT to_timestamp(since) FROM clock)
-GROUP BY type, queue, status, floor(extract(epoch FROM finished_at) / 60)
+SELECT 'finished', j.type, j.queue, j.status, count(*), NULL,
+       floor(extract(epoch FROM j.finished_at) / 60) * 60
+FROM ranges AS r
+JOIN {job} AS j
+  ON j.finished_at >= to_timestamp(r.low) AND j.finished_at < to_timestamp(r.high)
+WHERE j.status IN ('completed', 'failed', 'cancelled')
+GROUP BY j.type, j.queue, j.status, floor(extract(epoch FROM j.finished_at) / 60)
 
 -- job_id_range --
 -- The lowest and highest job ids (both ends of the primary key).

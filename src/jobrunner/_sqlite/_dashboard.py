@@ -59,8 +59,22 @@ class DashboardReads:
 
     __slots__ = ()
 
-    async def dashboard_overview(self: Engine, *, finished_since: float | None) -> Overview:
-        found = await self._fetch("dashboard_overview", now=self.clock(), since=finished_since)
+    async def dashboard_overview(
+        self: Engine,
+        *,
+        since: float,
+        older: tuple[float, float] | None = None,
+        budget: int = 20_000,
+    ) -> Overview:
+        low, high = older if older is not None else (None, None)
+        found = await self._fetch(
+            "dashboard_overview",
+            now=self.clock(),
+            since=since,
+            older_from=low,
+            older_to=high,
+            budget=budget,
+        )
         return overview_from_rows(found)
 
     async def job_browse(self: Engine, query: JobQuery) -> JobPage:

@@ -468,14 +468,27 @@ SELECT type FROM {job} WHERE id = :id
 -- dashboard_overview --
 -- The overview's live counts in one statement, as on PostgreSQL: the clock; pending and running
 -- jobs by type and queue (each half through its partial index), with the age of the oldest
--- runnable pending job; jobs finished since `since` (default: the last hour) by minute, type,
--- queue and status, read through the finished index.
-WITH clock AS (
-    SELECT :now AS now, coalesce(:since, CAST(:now / 60 AS INTEGER) * 60 - 3540) AS since
+-- runnable pending job; jobs finished since `since` and, when `older_from` and `older_to` are
+-- given, the newest whole minutes of [older_from, older_to) that hold about `budget` jobs (at
+-- least one minute), by minute, type, queue and status, read through the finished index.
+WITH older AS (
+    SELECT max(:older_from,
+               min(:older_to - 60,
+                   coalesce((SELECT CAST(finished_at / 60 AS INTEGER) * 60 + 60 FROM {job}
+                             WHERE status IN ('completed', 'failed', 'cancelled')
+                               AND finished_at >= :older_from AND finished_at < :older_to
+                             ORDER BY finished_at DESC
+                             LIMIT 1 OFFSET :budget),
+                            :older_from))) AS low,
+           :older_to AS high
+    WHERE :older_to IS NOT NULL
+), ranges AS (
+    SELECT :since AS low, 1e12 AS high
+    UNION ALL
+    SELECT low, high FROM older
 )
 SELECT 'clock' AS part, NULL AS type, NULL AS queue, NULL AS status, 0 AS count,
-       clock.now AS value, clock.since AS minute
-FROM clock
+       :now AS value, (SELECT low FROM older) AS minute
 UNION ALL
 SELECT 'active', type, queue, 'pending', count(*),
        :now - min(run_at) FILTER (WHERE run_at <= :now), NULL
@@ -484,11 +497,12 @@ UNION ALL
 SELECT 'active', type, queue, 'running', count(*), NULL, NULL
 FROM {job} WHERE status = 'running' GROUP BY type, queue
 UNION ALL
-SELECT 'finished', type, queue, status, count(*), NULL, CAST(finished_at / 60 AS INTEGER) * 60
-FROM {job}
-WHERE status IN ('completed', 'failed', 'cancelled')
-  AND finished_at >= (SELECT since FROM clock)
-GROUP BY type, queue, status, CAST(finished_at / 60 AS INTEGER)
+SELECT 'finished', j.type, j.queue, j.status, count(*), NULL,
+       CAST(j.finished_at / 60 AS INTEGER) * 60
+FROM ranges AS r
+JOIN {job} AS j ON j.finished_at >= r.low AND j.finished_at < r.high
+WHERE j.status IN ('completed', 'failed', 'cancelled')
+GROUP BY j.type, j.queue, j.status, CAST(j.finished_at / 60 AS INTEGER)
 
 -- job_id_range --
 -- The lowest and highest job ids.
