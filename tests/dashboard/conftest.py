@@ -1,11 +1,15 @@
-"""Fixtures for the dashboard's tests: a job store on each backend."""
+"""Fixtures for the dashboard's tests: a job store on each backend, and the app over it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from dash_support import Store, _postgres_store, _sqlite_store
+from dash_support import Store, _postgres_store, _sqlite_store, access
+
+from jobrunner.dashboard import create_app
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -27,3 +31,22 @@ async def sqlite_store(tmp_path: Path) -> Store:
     async with found.runner(auto_migrate=True):
         pass
     return found
+
+
+@pytest.fixture
+async def make_app(store: Store) -> AsyncIterator[Callable[..., Any]]:
+    """make(**create_app options) -> an app on `store`; each is shut down (its lifespan's end
+    closes the runner it opened) after the test."""
+    made: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        options.setdefault("access", access())
+        options.setdefault("plugins", [])
+        app = create_app(database_url=store.url, env={}, **{**store.settings, **options})
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        async with app.router.lifespan_context(app):
+            pass

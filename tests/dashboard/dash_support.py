@@ -1,16 +1,20 @@
-"""Helpers of the dashboard's tests: job stores on each backend."""
+"""Helpers of the dashboard's tests: job stores on each backend, users, HTTP clients, forms."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import psycopg
 
 from jobrunner import Runner
+from jobrunner.dashboard import Access
 
 USER, PASSWORD = "ops", "s3cret-dashboard-pw"
 VIEWER, VIEWER_PASSWORD = "viewer", "look-dont-touch-pw"
@@ -90,3 +94,53 @@ def _postgres_store(url: str, schema: str) -> Store:
             return cur.fetchall() if cur.description else []
 
     return Store(name="postgres", url=url, settings={"schema": schema}, sql=sql)
+
+
+def access(**overrides: Any) -> Access:
+    values: dict[str, Any] = {
+        "user": USER,
+        "password": PASSWORD,
+        "readonly_user": VIEWER,
+        "readonly_password": VIEWER_PASSWORD,
+    }
+    return Access(**{**values, **overrides})
+
+
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[Any]:
+    """The app with its lifespan running (the way a server runs it)."""
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@asynccontextmanager
+async def client(
+    app: Any,
+    *,
+    auth: tuple[str, str] | None = (USER, PASSWORD),
+    peer: str = "127.0.0.1",
+    headers: dict[str, str] | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=(peer, 40001))
+    async with httpx.AsyncClient(
+        transport=transport,
+        base_url=f"http://{HOST}",
+        auth=auth,
+        headers=headers or {},
+        follow_redirects=False,
+    ) as c:
+        yield c
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
+    assert found, "the page has a form with a CSRF token"
+    return found[1]
+
+
+async def post(c: httpx.AsyncClient, path: str, data: dict[str, Any], **kw: Any) -> httpx.Response:
+    """A form POST from one of the dashboard's own pages (its Origin), with the user's token."""
+    page = await c.get("/jobs")
+    form = {"csrf": csrf_of(page.text), **data}
+    headers = {"origin": f"http://{HOST}", **kw.pop("headers", {})}
+    return await c.post(path, data=form, headers=headers, **kw)

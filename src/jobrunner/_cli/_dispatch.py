@@ -24,7 +24,7 @@ EXIT_USAGE = 2
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    from . import _commands, _doctor, _limits, _ops, _run
+    from . import _commands, _dashboard, _doctor, _limits, _ops, _run
 
     commands = {
         "run": _run.run,
@@ -40,6 +40,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "limits": _limits.limits,
         "pause": _limits.pause,
         "resume": _limits.resume,
+        "dashboard": _dashboard.dashboard,
     }
     if args.command != "run":  # `run` sets up logging from its own settings
         from .._logs import setup_logging
