@@ -1,12 +1,14 @@
-"""Fixtures for the dashboard's tests: a job store on each backend, and the app over it."""
+"""Fixtures for the dashboard's tests: a job store on each backend, the app over it, and a
+real browser against `jobrunner dashboard` (module-scoped: one Chromium, one site per module)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import Site, browser, new_page, site_in
 from dash_support import Store, _postgres_store, _sqlite_store, access
 
 from jobrunner.dashboard import create_app
@@ -50,3 +52,24 @@ async def make_app(store: Store) -> AsyncIterator[Callable[..., Any]]:
     for app in made:
         async with app.router.lifespan_context(app):
             pass
+
+
+@pytest.fixture(scope="module")
+def chrome() -> Iterator[Any]:
+    with browser() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    with site_in(tmp_path_factory.mktemp("site")) as found:
+        yield found
+
+
+@pytest.fixture
+def page(chrome: Any, site: Site) -> Iterator[Any]:
+    """A logged-in page on the site; confirmation dialogs are accepted."""
+    opened = new_page(chrome, site.url)
+    opened.on("dialog", lambda dialog: dialog.accept())
+    yield opened
+    opened.context.close()

@@ -44,7 +44,8 @@ class Store:
         marks = ",".join("?" for _ in ids)
         self.sql(
             f"UPDATE {{job}} SET status = ?, error = ?, attempts = 1,"
-            f" finished_at = {self.ago(ago)}, started_at = {self.ago(ago + 1)}"
+            f" finished_at = {self.ago(ago)}, started_at = {self.ago(ago + 1)},"
+            f" created_at = {self.ago(ago + 3)}, run_at = {self.ago(ago + 3)}"
             f" WHERE id IN ({marks})",
             status,
             error,
@@ -55,7 +56,8 @@ class Store:
         marks = ",".join("?" for _ in ids)
         self.sql(
             f"UPDATE {{job}} SET status = 'running', attempts = 1, locked_by = 'w:1:x',"
-            f" locked_until = {self.ago(-600)}, started_at = {self.ago(1)}, progress = ?,"
+            f" locked_until = {self.ago(-600)}, started_at = {self.ago(1)},"
+            f" created_at = {self.ago(4)}, run_at = {self.ago(4)}, progress = ?,"
             f" progress_message = ? WHERE id IN ({marks})",
             progress,
             message,
