@@ -95,7 +95,7 @@ async def test_a_bulk_action_says_how_many_first_then_changes_only_those(store, 
     assert found[newer] is JobStatus.FAILED
     line = next(r for r in caplog.records if getattr(r, "action", None) == "retry")
     assert line.getMessage() == f"dashboard: {USER} retry jobs {ids[0]}-{ids[3]}"
-    assert line.filters["type"] == "t.a"
+    assert line.filters["type"] == "t.a" and line.job_ids == ids[:4] and line.job_count == 4
 
 
 async def test_a_bulk_action_is_capped_and_says_so(store, make_app):
