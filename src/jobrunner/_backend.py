@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from ._browse import JobPage, JobQuery, Overview
 from ._budgets import Budget, BudgetHold, UsageEntry, UsageTotal
 from ._job import DEFAULT_MAX_PAYLOAD_BYTES, Job, NewJob
 from ._limits import LimitState, TypeLimits
@@ -271,3 +272,42 @@ class Backend(SchemaStore, Protocol):
         skip them), ask `decide(schedule, now)` what each does, enqueue the ticks' jobs (keyed
         by the tick) and move the schedules on. Returns (jobs enqueued, seconds until the
         next tick of any schedule, None when there is none)."""
+
+    # -- the dashboard's reads -------------------------------------------------------------
+    # (and the bulk forms of its actions, fenced by status like the single ones; see `_browse`)
+
+    async def dashboard_overview(
+        self, *, since: float, older: tuple[float, float] | None = None, budget: int = 20_000
+    ) -> Overview:
+        """Pending and running jobs by type and queue, with the oldest runnable pending job's
+        age, and jobs finished by minute, type, queue and status: since `since` (epoch
+        seconds), and within `older` ([from, to), before `since`) the newest whole minutes that
+        hold about `budget` jobs (at least one minute; `Overview.older_from` says where it
+        stopped); with the database's clock."""
+
+    async def job_browse(self, query: JobQuery) -> JobPage:
+        """A page of jobs matching `query`, newest first, without payload, result and
+        checkpoint, read within `query.window` ids below where it starts."""
+
+    async def job_count_matching(self, query: JobQuery, *, cap: int) -> int:
+        """How many jobs up to `query.max_id` match `query`, counting at most `cap` + 1."""
+
+    async def job_ids_matching(self, query: JobQuery) -> list[int]:
+        """The ids of the newest `query.limit` jobs up to `query.max_id` matching `query`."""
+
+    async def job_family(self, job_id: int, *, limit: int = 500) -> list[Job]:
+        """The job, its ancestors and up to `limit` descendants (no payload or result), by id."""
+
+    async def job_retry_many(self, ids: Sequence[int]) -> list[int]:
+        """`job_retry` for many: the ids put back in the queue. Wakes nobody."""
+
+    async def job_cancel_many(self, ids: Sequence[int]) -> list[Job]:
+        """`job_cancel` for many: the jobs it changed (id, type, status, cancel_requested).
+        Wakes nobody."""
+
+    async def job_run_now_many(self, ids: Sequence[int]) -> list[int]:
+        """Make pending jobs runnable at once (`run_at` now at the latest): their ids. Wakes
+        nobody."""
+
+    async def job_delete_many(self, ids: Sequence[int]) -> list[int]:
+        """Delete finished jobs (pending and running ones are left): the ids deleted."""

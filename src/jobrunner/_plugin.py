@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -16,11 +16,15 @@ from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._schedules import Missed, Schedule
 from ._settings import parse_duration
 
+if TYPE_CHECKING:
+    from ._job import Job
+
 HandlerFunc = Callable[..., Any]
 RUN_IN = ("loop", "thread", "process")
 ResourceFactory = Callable[[Mapping[str, str]], AbstractAsyncContextManager[Any]]
 ReadinessCheck = Callable[[Mapping[str, str]], str | None]
 Probe = Callable[[Any], Awaitable[str | None]]
+ViewContext = Callable[["Job", Sequence["Job"]], Mapping[str, Any]]
 
 
 def _rate(value: str | Rate | None) -> Rate | None:
@@ -76,6 +80,21 @@ class Resource:
     probe: Probe | None = attrs.field(default=None, repr=False)
 
 
+@attrs.frozen(kw_only=True)
+class View:
+    """How the dashboard shows the jobs of one type: `template`, a Jinja file found beside the
+    module that defines `context` (relative to its folder), rendered with autoescaping and the
+    mapping `context(job, children)` returns. `children` are the job's child jobs, results
+    included, when `with_children` is set (else empty)."""
+
+    type: str
+    template: str
+    context: ViewContext = attrs.field(repr=False)
+    module: str
+    title: str = ""
+    with_children: bool = False
+
+
 @attrs.define
 class Plugin:
     """A set of handlers, registered through the `jobrunner.plugins` entry-point group.
@@ -93,6 +112,7 @@ class Plugin:
     handlers: dict[str, Handler] = attrs.field(factory=dict)
     resources: dict[str, Resource] = attrs.field(factory=dict)
     schedules: dict[str, Schedule] = attrs.field(factory=dict)
+    views: dict[str, View] = attrs.field(factory=dict)
 
     def schedule(
         self,
@@ -207,6 +227,30 @@ class Plugin:
             factory = asynccontextmanager(func)
             self.resources[name] = Resource(name=name, factory=factory, check=check, probe=probe)
             return factory
+
+        return register
+
+    def view(
+        self, type: str, *, template: str, title: str = "", children: bool = False
+    ) -> Callable[[ViewContext], ViewContext]:
+        """Register the decorated `(job, children) -> mapping` as the dashboard's view of
+        `type`'s jobs: `template` (a path relative to the function's module's folder) is
+        rendered with that mapping, every value escaped. With `children=True` the function
+        gets the job's child jobs, with their results (docs/dashboard.md).
+        """
+
+        def register(func: ViewContext) -> ViewContext:
+            if type in self.views:
+                raise ConfigurationError(f"plugin {self.name}: a view of {type!r} exists")
+            self.views[type] = View(
+                type=type,
+                template=template,
+                context=func,
+                module=func.__module__,
+                title=title,
+                with_children=children,
+            )
+            return func
 
         return register
 

@@ -10,7 +10,7 @@ S3 clients are imported only when a worker opens the resources that need them.
 
 import jobrunner
 
-from . import _cast, _images, _pipeline, _resources, _split
+from . import _cast, _images, _pipeline, _resources, _split, _views
 
 plugin = jobrunner.Plugin("cineqo")
 _resources.register(plugin)
@@ -18,5 +18,6 @@ _split.register(plugin)
 _cast.register(plugin)
 _images.register(plugin)
 _pipeline.register(plugin)
+_views.register(plugin)  # the dashboard's views of these jobs
 
 __all__ = ("plugin",)

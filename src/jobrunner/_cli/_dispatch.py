@@ -30,6 +30,7 @@ def dispatch(args: argparse.Namespace) -> int:
         _budgets,
         _commands,
         _completion,
+        _dashboard,
         _doctor,
         _limits,
         _ops,
@@ -57,6 +58,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "usage": _budgets.usage,
         "completion": _completion.completion,
         "schema": _plugins.schema,
+        "dashboard": _dashboard.dashboard,
     }
     if args.command != "run":  # `run` sets up logging from its own settings
         from .._logs import setup_logging

@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (_limits, _schedules, _budgets):
         module.add_commands(sub, lambda p: _add_settings(p, _CONNECTION))
 
+    from ._dashboard import add_command as add_dashboard_command
+
+    add_dashboard_command(sub, lambda p: _add_settings(p, _CONNECTION))
+
     plugins = sub.add_parser("plugins", help="installed plugins and their job types")
     plugins.add_argument("--json", action="store_true")
     _add_app(plugins)

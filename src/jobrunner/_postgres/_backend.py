@@ -33,6 +33,7 @@ from .._status import JobStatus, OutcomeKind
 from .._version import __version__
 from ._claimed import ClaimedJob, raw_columns
 from ._controls import Controls
+from ._dashboard import DashboardReads
 from ._pool import Connection, Pool
 from ._support import (
     COLUMN_TYPES,
@@ -55,7 +56,7 @@ _CUSTOM = frozenset(
 
 
 @attrs.define
-class PostgresBackend(Controls):
+class PostgresBackend(Controls, DashboardReads):
     """Jobs in a PostgreSQL table (default `public.job`)."""
 
     url: str

@@ -777,3 +777,151 @@ WHERE name = %(name)s
 -- schedules_next --
 -- Seconds until the next tick of any schedule (null: none).
 SELECT extract(epoch FROM min(next_run_at) - now()) AS seconds FROM {schedules} WHERE NOT paused
+
+-- === dashboard ===
+
+-- dashboard_overview --
+-- The overview's live counts in one statement: the database's clock; pending and running jobs
+-- by type and queue (each half through its partial index), with the age of the oldest runnable
+-- pending job; and jobs finished by minute, type, queue and status, read through the finished
+-- index by finished_at: those since `since`, and, when `older_from` and `older_to` are given,
+-- the newest whole minutes of [older_from, older_to) that hold about `budget` jobs (at least one
+-- minute: the (budget+1)-th newest job's minute is where it stops). The 'older' row says where.
+WITH older AS (
+    SELECT greatest(
+               %(older_from)s::float8,
+               least(%(older_to)s::float8 - 60,
+                     coalesce(floor(extract(epoch FROM (
+                         SELECT finished_at FROM {job}
+                         WHERE status IN ('completed', 'failed', 'cancelled')
+                           AND finished_at >= to_timestamp(%(older_from)s::float8)
+                           AND finished_at < to_timestamp(%(older_to)s::float8)
+                         ORDER BY finished_at DESC
+                         OFFSET %(budget)s LIMIT 1)) / 60) * 60 + 60,
+                         %(older_from)s::float8))) AS low,
+           %(older_to)s::float8 AS high
+    WHERE %(older_to)s::float8 IS NOT NULL
+), ranges AS (
+    SELECT %(since)s::float8 AS low, 1e12::float8 AS high
+    UNION ALL
+    SELECT low, high FROM older
+)
+SELECT 'clock' AS part, NULL::text AS type, NULL::text AS queue, NULL::text AS status,
+       0::bigint AS count, extract(epoch FROM now())::float8 AS value,
+       (SELECT low FROM older) AS minute
+UNION ALL
+SELECT 'active', type, queue, 'pending', count(*),
+       extract(epoch FROM now() - min(run_at) FILTER (WHERE run_at <= now()))::float8, NULL
+FROM {job} WHERE status = 'pending' GROUP BY type, queue
+UNION ALL
+SELECT 'active', type, queue, 'running', count(*), NULL, NULL
+FROM {job} WHERE status = 'running' GROUP BY type, queue
+UNION ALL
+SELECT 'finished', j.type, j.queue, j.status, count(*), NULL,
+       floor(extract(epoch FROM j.finished_at) / 60) * 60
+FROM ranges AS r
+JOIN {job} AS j
+  ON j.finished_at >= to_timestamp(r.low) AND j.finished_at < to_timestamp(r.high)
+WHERE j.status IN ('completed', 'failed', 'cancelled')
+GROUP BY j.type, j.queue, j.status, floor(extract(epoch FROM j.finished_at) / 60)
+
+-- job_id_range --
+-- The lowest and highest job ids (both ends of the primary key).
+SELECT min(id) AS low, max(id) AS high FROM {job}
+
+-- job_browse --
+-- A page of jobs matching the filters (null: any), newest first, without payload, result and
+-- checkpoint. Only ids in [low, before) are read: a filter that matches few rows costs at most
+-- the window's rows of the primary key, whatever the table holds.
+SELECT id, type, queue, user_id, parent_id, status, priority, error, progress,
+       progress_message, attempts, max_attempts, run_at, created_at, started_at, finished_at,
+       locked_by, locked_until, cancel_requested
+FROM {job}
+WHERE id < %(before)s AND id >= %(low)s
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND (%(parent_id)s::bigint IS NULL OR parent_id = %(parent_id)s::bigint)
+  AND (%(error)s::text IS NULL OR strpos(lower(error), lower(%(error)s::text)) > 0)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- job_count_matching --
+-- How many jobs up to `max_id` match the filters, counting no further than `cap` rows.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM {job}
+    WHERE id <= %(max_id)s
+      AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+      AND (%(type)s::text IS NULL OR type = %(type)s::text)
+      AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+      AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+      AND (%(parent_id)s::bigint IS NULL OR parent_id = %(parent_id)s::bigint)
+      AND (%(error)s::text IS NULL OR strpos(lower(error), lower(%(error)s::text)) > 0)
+    LIMIT %(cap)s
+) AS matched
+
+-- job_ids_matching --
+-- The ids of the newest `limit` jobs up to `max_id` that match the filters (a bulk action's).
+SELECT id FROM {job}
+WHERE id <= %(max_id)s
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(type)s::text IS NULL OR type = %(type)s::text)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s::text)
+  AND (%(user_id)s::text IS NULL OR user_id = %(user_id)s::text)
+  AND (%(parent_id)s::bigint IS NULL OR parent_id = %(parent_id)s::bigint)
+  AND (%(error)s::text IS NULL OR strpos(lower(error), lower(%(error)s::text)) > 0)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- job_family --
+-- A job with its ancestors (up to 50 levels) and up to `limit` descendants (20 levels deep),
+-- without payload, result and checkpoint; the depth bounds keep a hand-made cycle finite.
+WITH RECURSIVE up AS (
+    SELECT id, parent_id, 0 AS depth FROM {job} WHERE id = %(id)s
+    UNION ALL
+    SELECT j.id, j.parent_id, up.depth + 1
+    FROM {job} AS j JOIN up ON j.id = up.parent_id
+    WHERE up.depth < 50
+), down AS (
+    SELECT id, 0 AS depth FROM {job} WHERE id = %(id)s
+    UNION ALL
+    SELECT j.id, down.depth + 1
+    FROM {job} AS j JOIN down ON j.parent_id = down.id
+    WHERE down.depth < 20 AND j.parent_id IS NOT NULL
+)
+SELECT id, type, queue, user_id, parent_id, status, priority, error, progress,
+       progress_message, attempts, max_attempts, run_at, created_at, started_at, finished_at,
+       locked_by, locked_until, cancel_requested
+FROM {job}
+WHERE id IN (SELECT id FROM up UNION SELECT id FROM (SELECT id FROM down LIMIT %(limit)s) AS d)
+ORDER BY id
+
+-- job_retry_many --
+-- job_retry for many jobs: finished ones go back to the queue with fresh attempts.
+UPDATE {job}
+SET status = 'pending', attempts = 0, run_at = now(), finished_at = NULL, result = NULL,
+    cancel_requested = false, progress = NULL, progress_message = NULL
+WHERE id = ANY(%(ids)s::bigint[]) AND status IN ('failed', 'cancelled', 'completed')
+RETURNING id
+
+-- job_cancel_many --
+-- job_cancel for many jobs: pending ones are cancelled, running ones asked to stop.
+UPDATE {job}
+SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'pending' THEN now() ELSE finished_at END,
+    cancel_requested = cancel_requested OR status = 'running'
+WHERE id = ANY(%(ids)s::bigint[]) AND status IN ('pending', 'running')
+RETURNING id, type, status, cancel_requested
+
+-- job_run_now_many --
+-- Make pending jobs runnable at once (a retry's backoff, a delay or a parent's wait is cut).
+UPDATE {job} SET run_at = least(run_at, now())
+WHERE id = ANY(%(ids)s::bigint[]) AND status = 'pending'
+RETURNING id
+
+-- job_delete_many --
+-- Delete finished jobs; pending and running ones are left (cancel them first).
+DELETE FROM {job}
+WHERE id = ANY(%(ids)s::bigint[]) AND status IN ('completed', 'failed', 'cancelled')
+RETURNING id

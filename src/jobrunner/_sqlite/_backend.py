@@ -42,6 +42,7 @@ from .._sql import load_blocks, table_names
 from .._status import RUNNABLE_AGAIN, JobStatus, OutcomeKind
 from . import _limits as limits
 from ._controls import Controls
+from ._dashboard import DashboardReads
 from ._files import FAILURES, immediate, translate
 from ._rows import insert_params, job_from_doc, job_from_row, one_job, rows, utc
 from ._schema import PACKAGE, Schema
@@ -60,7 +61,7 @@ def _render(text: str, names: dict[str, str]) -> str:
 
 
 @attrs.define
-class SQLiteBackend(Controls):
+class SQLiteBackend(Controls, DashboardReads):
     """Jobs in a SQLite file (default table `job`), in WAL mode.
 
     `allow_other_tables` lets jobrunner add its tables to a database that already holds

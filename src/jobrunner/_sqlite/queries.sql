@@ -611,3 +611,146 @@ SELECT (SELECT json_group_array(json_array(unit, period, types)) FROM {budgets}
         WHERE user_id = '' AND amount = 0),
        (SELECT json_group_array(json_array(user_id, unit, period)) FROM {budgets}
         WHERE user_id <> '')
+
+-- === dashboard ===
+
+-- dashboard_overview --
+-- The overview's live counts in one statement, as on PostgreSQL: the clock; pending and running
+-- jobs by type and queue (each half through its partial index), with the age of the oldest
+-- runnable pending job; jobs finished since `since` and, when `older_from` and `older_to` are
+-- given, the newest whole minutes of [older_from, older_to) that hold about `budget` jobs (at
+-- least one minute), by minute, type, queue and status, read through the finished index.
+WITH older AS (
+    SELECT max(:older_from,
+               min(:older_to - 60,
+                   coalesce((SELECT CAST(finished_at / 60 AS INTEGER) * 60 + 60 FROM {job}
+                             WHERE status IN ('completed', 'failed', 'cancelled')
+                               AND finished_at >= :older_from AND finished_at < :older_to
+                             ORDER BY finished_at DESC
+                             LIMIT 1 OFFSET :budget),
+                            :older_from))) AS low,
+           :older_to AS high
+    WHERE :older_to IS NOT NULL
+), ranges AS (
+    SELECT :since AS low, 1e12 AS high
+    UNION ALL
+    SELECT low, high FROM older
+)
+SELECT 'clock' AS part, NULL AS type, NULL AS queue, NULL AS status, 0 AS count,
+       :now AS value, (SELECT low FROM older) AS minute
+UNION ALL
+SELECT 'active', type, queue, 'pending', count(*),
+       :now - min(run_at) FILTER (WHERE run_at <= :now), NULL
+FROM {job} WHERE status = 'pending' GROUP BY type, queue
+UNION ALL
+SELECT 'active', type, queue, 'running', count(*), NULL, NULL
+FROM {job} WHERE status = 'running' GROUP BY type, queue
+UNION ALL
+SELECT 'finished', j.type, j.queue, j.status, count(*), NULL,
+       CAST(j.finished_at / 60 AS INTEGER) * 60
+FROM ranges AS r
+JOIN {job} AS j ON j.finished_at >= r.low AND j.finished_at < r.high
+WHERE j.status IN ('completed', 'failed', 'cancelled')
+GROUP BY j.type, j.queue, j.status, CAST(j.finished_at / 60 AS INTEGER)
+
+-- job_id_range --
+-- The lowest and highest job ids.
+SELECT min(id) AS low, max(id) AS high FROM {job}
+
+-- job_browse --
+-- A page of jobs matching the filters (null: any), newest first, without payload, result and
+-- checkpoint; only ids in [low, before) are read, as on PostgreSQL.
+SELECT id, type, queue, user_id, parent_id, status, priority, error, progress,
+       progress_message, attempts, max_attempts, run_at, created_at, started_at, finished_at,
+       locked_by, locked_until, cancel_requested
+FROM {job}
+WHERE id < :before AND id >= :low
+  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (:type IS NULL OR type = :type)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:user_id IS NULL OR user_id = :user_id)
+  AND (:parent_id IS NULL OR parent_id = :parent_id)
+  AND (:error IS NULL OR instr(lower(error), lower(:error)) > 0)
+ORDER BY id DESC
+LIMIT :limit
+
+-- job_count_matching --
+-- How many jobs up to `max_id` match the filters, counting no further than `cap` rows.
+SELECT count(*) AS count FROM (
+    SELECT 1 FROM {job}
+    WHERE id <= :max_id
+      AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+      AND (:type IS NULL OR type = :type)
+      AND (:queue IS NULL OR queue = :queue)
+      AND (:user_id IS NULL OR user_id = :user_id)
+      AND (:parent_id IS NULL OR parent_id = :parent_id)
+      AND (:error IS NULL OR instr(lower(error), lower(:error)) > 0)
+    LIMIT :cap
+)
+
+-- job_ids_matching --
+-- The ids of the newest `limit` jobs up to `max_id` that match the filters (a bulk action's).
+SELECT id FROM {job}
+WHERE id <= :max_id
+  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (:type IS NULL OR type = :type)
+  AND (:queue IS NULL OR queue = :queue)
+  AND (:user_id IS NULL OR user_id = :user_id)
+  AND (:parent_id IS NULL OR parent_id = :parent_id)
+  AND (:error IS NULL OR instr(lower(error), lower(:error)) > 0)
+ORDER BY id DESC
+LIMIT :limit
+
+-- job_family --
+-- A job with its ancestors (up to 50 levels) and up to `limit` descendants (20 levels deep),
+-- without payload, result and checkpoint.
+WITH RECURSIVE up(id, parent_id, depth) AS (
+    SELECT id, parent_id, 0 FROM {job} WHERE id = :id
+    UNION ALL
+    SELECT j.id, j.parent_id, up.depth + 1
+    FROM {job} AS j JOIN up ON j.id = up.parent_id
+    WHERE up.depth < 50
+), down(id, depth) AS (
+    SELECT id, 0 FROM {job} WHERE id = :id
+    UNION ALL
+    SELECT j.id, down.depth + 1
+    FROM {job} AS j JOIN down ON j.parent_id = down.id
+    WHERE down.depth < 20 AND j.parent_id IS NOT NULL
+    LIMIT :limit
+)
+SELECT id, type, queue, user_id, parent_id, status, priority, error, progress,
+       progress_message, attempts, max_attempts, run_at, created_at, started_at, finished_at,
+       locked_by, locked_until, cancel_requested
+FROM {job}
+WHERE id IN (SELECT id FROM up UNION SELECT id FROM down)
+ORDER BY id
+
+-- job_retry_many --
+-- job_retry for many jobs (JSON array `ids`): finished ones go back to the queue.
+UPDATE {job}
+SET status = 'pending', attempts = 0, run_at = :now, finished_at = NULL, result = NULL,
+    cancel_requested = 0, progress = NULL, progress_message = NULL
+WHERE id IN (SELECT value FROM json_each(:ids))
+  AND status IN ('failed', 'cancelled', 'completed')
+RETURNING id
+
+-- job_cancel_many --
+-- job_cancel for many jobs: pending ones are cancelled, running ones asked to stop.
+UPDATE {job}
+SET status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    finished_at = CASE WHEN status = 'pending' THEN :now ELSE finished_at END,
+    cancel_requested = cancel_requested OR status = 'running'
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN ('pending', 'running')
+RETURNING id, type, status, cancel_requested
+
+-- job_run_now_many --
+-- Make pending jobs runnable at once (a retry's backoff, a delay or a parent's wait is cut).
+UPDATE {job} SET run_at = min(run_at, :now)
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status = 'pending'
+RETURNING id
+
+-- job_delete_many --
+-- Delete finished jobs; pending and running ones are left (cancel them first).
+DELETE FROM {job}
+WHERE id IN (SELECT value FROM json_each(:ids)) AND status IN ('completed', 'failed', 'cancelled')
+RETURNING id
