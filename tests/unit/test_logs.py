@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import math
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,3 +287,47 @@ def test_on_the_loop_info_lines_are_written_together_and_in_order():
     anyio.run(main)
     logging.getLogger().handlers[0].flush()  # as logging.shutdown() does at exit
     assert messages()[-1] == "seven"
+
+
+def test_a_job_line_record_has_what_logging_would_have_set():
+    """The worker's job lines copy a per-level template instead of making each record: the
+    record must carry the same attributes, with this line's time, thread and arguments."""
+    from jobrunner._joblog import _record
+
+    made = logging.getLogger("jobrunner.job").makeRecord(
+        "jobrunner.job", logging.WARNING, "", 0, "job %s", (7,), None
+    )
+    ours = _record(logging.WARNING, "job %s", (7,), None)
+    assert ours.__dict__.keys() == made.__dict__.keys()
+    assert ours.getMessage() == "job 7"
+    assert (ours.levelname, ours.levelno, ours.name) == ("WARNING", logging.WARNING, made.name)
+    assert abs(ours.created - made.created) < 60
+    assert ours.msecs == int((ours.created - int(ours.created)) * 1000)
+
+    def in_thread() -> tuple[object, object]:
+        record = _record(logging.INFO, "x", (), None)
+        return record.thread, record.threadName
+
+    names: list[tuple[object, object]] = []
+
+    thread = threading.Thread(target=lambda: names.append(in_thread()), name="other-thread")
+    thread.start()
+    thread.join()
+    assert names == [(thread.ident, "other-thread")]
+
+
+def test_a_job_line_honours_the_applications_record_factory():
+    from jobrunner._joblog import _record
+
+    default = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        record = default(*args, **kwargs)
+        record.tenant = "acme"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        assert _record(logging.INFO, "x", (), None).tenant == "acme"
+    finally:
+        logging.setLogRecordFactory(default)
