@@ -189,6 +189,11 @@ class Runner(Controls):
             raise ConfigurationError(
                 "no job types to run: load a plugin (e.g. --plugin diag) or pass handlers"
             )
+        if self._run_worker:
+            raise ConfigurationError(
+                "this Runner already runs its worker in the background (worker=True): use "
+                "`Runner(..., worker=False)` to call run() yourself"
+            )
         return await self.worker.run(burst=burst)
 
     def stop(self) -> None:

@@ -98,6 +98,7 @@ class Worker:
     ahead: ClaimAhead = attrs.field(init=False)  # how far beyond its slots it may claim
     producer: Producer = attrs.field(init=False)
     _state: RunState = attrs.field(factory=RunState, init=False)
+    _running: bool = attrs.field(default=False, init=False)
     _queue: Dispatcher[Attempt] = attrs.field(factory=Dispatcher, init=False)
     _stop_now: anyio.Event = attrs.field(factory=anyio.Event, init=False)
     _observing: bool = attrs.field(default=False, init=False)
@@ -223,6 +224,16 @@ class Worker:
 
     async def run(self, *, burst: bool = False) -> int:
         """Work until stopped (with `burst`: until nothing is runnable). Returns the exit code."""
+        if self._running:
+            # Two loops over one ledger and one completer would end each other's jobs.
+            raise RuntimeError(f"worker {self.id} is already running")
+        self._running = True
+        try:
+            return await self._run(burst)
+        finally:
+            self._running = False
+
+    async def _run(self, burst: bool) -> int:
         self._state.burst = burst
         log.info(
             "worker %s started: %d job types, concurrency %d, %s",

@@ -142,7 +142,7 @@ async def test_ctx_enqueue_with_a_key_dedupes_follow_ups(engine):
     async def child(ctx: JobContext):
         return ctx.payload
 
-    async with engine.runner(plugins=[plugin]) as runner:
+    async with engine.runner(plugins=[plugin], worker=False) as runner:
         job_id = await runner.enqueue("k.parent")
         await runner.run(burst=True)
         job = await runner.get_job(job_id)
@@ -241,7 +241,7 @@ async def test_yesterdays_usage_counts_for_the_month_not_the_day(engine):
 
 
 async def test_diag_noop_records_usage_and_the_next_job_of_that_user_waits(engine):
-    async with engine.runner(plugins=["diag"], concurrency=1) as runner:
+    async with engine.runner(plugins=["diag"], concurrency=1, worker=False) as runner:
         await runner.set_budget(user_id="u", unit="tokens", amount=10)
         first = await runner.enqueue("diag.noop", {"usage": {"tokens": 12}}, user_id="u")
         await runner.run(burst=True)
@@ -374,7 +374,7 @@ async def test_a_workers_scheduler_runs_plugin_schedules(engine):
     async def tick(ctx: JobContext):
         return ctx.payload
 
-    async with engine.runner(plugins=[plugin]) as runner:
+    async with engine.runner(plugins=[plugin], worker=False) as runner:
         with anyio.move_on_after(30):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(runner.run)

@@ -253,7 +253,7 @@ async def test_burst_mode_exits_when_idle(engine):
 
 async def test_a_runner_runs_again_after_a_burst_or_a_stop(engine):
     plugin, _ = make_plugin()
-    async with engine.runner(plugins=[plugin], concurrency=1) as runner:
+    async with engine.runner(plugins=[plugin], concurrency=1, worker=False) as runner:
         for round in range(3):
             ids = [await runner.enqueue("t.echo", {"round": round}) for _ in range(3)]
             with anyio.fail_after(20):
@@ -266,6 +266,17 @@ async def test_a_runner_runs_again_after_a_burst_or_a_stop(engine):
         with anyio.fail_after(20):
             await runner.run(burst=True)
         assert (await runner.get_job(job_id)).status == "completed"
+
+
+async def test_run_is_refused_while_the_background_worker_runs(engine):
+    from jobrunner import ConfigurationError
+
+    plugin, _ = make_plugin()
+    async with engine.runner(plugins=[plugin]) as runner:
+        with pytest.raises(ConfigurationError, match="worker=False"):
+            await runner.run(burst=True)
+        job_id = await runner.enqueue("t.echo", "still served")
+        assert (await runner.wait_for(job_id, timeout=10)).status == "completed"
 
 
 async def test_a_parent_waits_for_its_children_and_gathers_their_results(engine):
