@@ -147,3 +147,21 @@ def test_sigterm_drains_running_jobs_and_exits_zero(cli_env):
         )
     handed_back = json.loads(jr(cli_env, "jobs", "show", str(long), "--json").stdout)
     assert (handed_back["status"], handed_back["attempts"]) == ("pending", 0)
+
+
+def test_psycopgs_pure_python_implementation_is_named_with_its_fix(cli_env):
+    """A plain `pip install jobrunner` takes psycopg without a compiled part: the worker then
+    costs about three times the CPU per job, so `run` and `doctor` say so and name the fix;
+    with the compiled implementation neither says a word."""
+    jr(cli_env, "migrate")
+    slow = dict(cli_env, PSYCOPG_IMPL="python")  # psycopg's own switch (needs the system libpq)
+    ran = jr(slow, "run", "--plugin", "diag", "--burst")
+    assert "pure-Python implementation" in ran.stderr
+    assert "jobrunner[binary]" in ran.stderr
+    doctor = jr(slow, "doctor", "--json", check=False)
+    [driver] = [c for c in json.loads(doctor.stdout) if c["name"] == "driver"]
+    assert driver["status"] == "warn" and "jobrunner[binary]" in driver["fix"]
+    fast = jr(cli_env, "run", "--plugin", "diag", "--burst")
+    assert "pure-Python" not in fast.stderr
+    checks = json.loads(jr(cli_env, "doctor", "--json", check=False).stdout)
+    assert "driver" not in {c["name"] for c in checks}

@@ -54,3 +54,19 @@ def management_runner(args: argparse.Namespace) -> Runner:
     from .._runner import Runner  # not for `--help`: the parser imports the command modules
 
     return Runner(worker=False, auto_migrate=False, **settings_kwargs(args))
+
+
+SLOW_DRIVER = (
+    "psycopg runs its pure-Python implementation here (no psycopg-binary or psycopg-c "
+    "installed): the worker spends about three times the CPU per job; "
+    "`pip install 'jobrunner[binary]'` (or psycopg[c] against your libpq) fixes it"
+)
+
+
+def slow_driver(database_url: str | None) -> str | None:
+    """`SLOW_DRIVER` when PostgreSQL is used through psycopg's pure-Python implementation."""
+    if not database_url or not database_url.startswith(("postgres://", "postgresql://")):
+        return None
+    from psycopg import pq
+
+    return SLOW_DRIVER if pq.__impl__ == "python" else None

@@ -18,7 +18,7 @@ from .._errors import JobrunnerError
 from .._runner import Runner
 from .._schema import check_schema
 from .._secrets import redact
-from ._common import settings_kwargs
+from ._common import settings_kwargs, slow_driver
 
 LIVE_WITHIN = 60.0  # a heartbeat older than this means the worker is gone
 
@@ -61,6 +61,10 @@ async def _database_checks(runner: Runner, checks: list[Check]) -> None:
         checks.append(Check("database", "fail", redact(str(exc)), fix))
         return
     checks.append(Check("database", "ok", f"{backend.description}: reachable and migrated"))
+    warning = slow_driver(runner.settings.database_url)
+    if warning:
+        text, fix = warning.split("; `", 1)
+        checks.append(Check("driver", "warn", text, "`" + fix))
     workers = await backend.worker_list()
     live = [w for w in workers if (w.seen_seconds_ago or 0) < LIVE_WITHIN]
     stale = len(workers) - len(live)

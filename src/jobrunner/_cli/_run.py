@@ -17,7 +17,7 @@ from .._observe import Observers
 from .._outage import Outage
 from .._runner import Runner
 from .._settings import Settings
-from ._common import load_plugins, settings_kwargs
+from ._common import load_plugins, settings_kwargs, slow_driver
 from ._signals import EARLY_SIGNALS
 
 log = logging.getLogger("jobrunner")
@@ -58,6 +58,9 @@ async def run(args: argparse.Namespace) -> int:
         {k: v for k, v in runner.settings.describe().items() if v is not None},
         extra={"event": "starting"},
     )
+    warning = slow_driver(runner.settings.database_url)
+    if warning:
+        log.warning("%s", warning, extra={"event": "slow_driver"})
     code = 0
     server = None
     if observer is not None and settings.metrics_port is not None:
