@@ -1,13 +1,13 @@
 """The plain install: ``benchmarks/.venv-plain``, jobrunner as a user gets it.
 
-``pip install <repository root>`` (not editable, no extras: uvloop comes as a normal
-dependency) plus the harness's ``bench`` plugin (``benchmarks/plugin``), so the
-``jobrunner-cli*`` rows run the real ``jobrunner`` console script. A hash of the sources
-(``src/jobrunner``, ``pyproject.toml``, the plugin) is stored in the venv; when it no longer
-matches, the venv is created anew and both are installed again, so the rows always measure
-the current code, with exactly the dependencies a new user gets. ``python -m
-benchmarks._plain`` (run by ``setup.sh``, and by ``run.py`` before any ``jobrunner-cli*``
-measurement) makes it current.
+``pip install '<repository root>[binary]'`` (not editable; the ``binary`` extra, psycopg's
+prebuilt libpq, as every documented install has it; uvloop comes as a normal dependency) plus
+the harness's ``bench`` plugin (``benchmarks/plugin``), so the ``jobrunner-cli*`` rows run the
+real ``jobrunner`` console script. A hash of the sources (``src/jobrunner``, ``pyproject.toml``,
+the plugin) is stored in the venv; when it no longer matches, the venv is created anew and both
+are installed again, so the rows always measure the current code, with exactly the dependencies
+a new user gets. ``python -m benchmarks._plain`` (run by ``setup.sh``, and by ``run.py`` before
+any ``jobrunner-cli*`` measurement) makes it current.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def ensure(python: str | None = None) -> Path:
     # A new venv each time: dependencies resolved afresh, nothing left from an older install.
     _run([python or os.environ.get("PYTHON", "python3"), "-m", "venv", "--clear", str(VENV)])
     pip = [str(VENV / "bin" / "python"), "-m", "pip", "--disable-pip-version-check"]
-    _run([*pip, "install", "--quiet", str(ROOT), str(PLUGIN)])
+    _run([*pip, "install", "--quiet", f"{ROOT}[binary]", str(PLUGIN)])
     HASH_FILE.write_text(wanted + "\n")
     return jobrunner_script()
 

@@ -23,6 +23,7 @@ VARIANT_ORDER = (
     DEFAULT_CLI,
     "jobrunner-cli-json",
     QUIET_CLI,
+    "jobrunner-cli-pyimpl",
 )
 VARIANT_TITLES = {
     JOBRUNNER: "tuned script",
@@ -31,6 +32,7 @@ VARIANT_TITLES = {
     DEFAULT_CLI: "`jobrunner run`",
     "jobrunner-cli-json": "`jobrunner run`, JSON logs",
     QUIET_CLI: "`jobrunner run --log-level warning`",
+    "jobrunner-cli-pyimpl": "`jobrunner run`, psycopg's pure-Python implementation",
 }
 CEILING = "sql"
 LIBRARY_ORDER = (JOBRUNNER, "procrastinate", "pgqueuer", "graphile", CEILING)

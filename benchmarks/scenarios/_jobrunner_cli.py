@@ -1,13 +1,15 @@
 """jobrunner as users run it: the ``jobrunner run`` command of a plain install.
 
-The worker is the real console script of ``benchmarks/.venv-plain`` (``_plain.py``: the
-current source, ``pip install``-ed without extras, with the harness's ``bench`` plugin from
-``benchmarks/plugin``), started as ``env DATABASE_URL=… jobrunner run --plugin bench …``
-with the CLI's default logging (level info, text), its stderr going to a file. The plugin
-reports to the harness on stdout. Variants: ``log_format="json"`` sets
-``JOBRUNNER_LOG_FORMAT=json``; ``log_level="warning"`` passes ``--log-level warning``.
-Enqueueing, schema install and the final check go through the harness's own jobrunner,
-as in ``_jobrunner.py``.
+The worker is the real console script of ``benchmarks/.venv-plain`` (``_plain.py``: the current
+source, ``pip install``-ed with the ``binary`` extra as every documented install does, with the
+harness's ``bench`` plugin from ``benchmarks/plugin``), started as ``env DATABASE_URL=…
+jobrunner run --plugin bench …`` with the CLI's default logging (level info, text), its stderr
+going to a file. The plugin reports to the harness on stdout. Variants: ``log_format="json"``
+sets ``JOBRUNNER_LOG_FORMAT=json``; ``log_level="warning"`` passes ``--log-level warning``;
+``psycopg_impl="python"`` sets ``PSYCOPG_IMPL=python``, psycopg's pure-Python implementation,
+which is what an install without the ``binary`` extra gets on a machine with its own libpq.
+Enqueueing, schema install and the final check go through the harness's own jobrunner, as in
+``_jobrunner.py``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ DRAIN_CONCURRENCY = 500  # what users set for short jobs (the issue's reproducti
 INHERITED = ("DATABASE_URL", "SENTRY_DSN")  # besides JOBRUNNER_*: the CLI reads them all
 NOTE = (
     "`jobrunner run` rows: the `jobrunner` script of a plain install of the current source "
-    "(`pip install .`, no extras) with `--plugin bench`, stderr to a file; drain "
+    "(`pip install '.[binary]'`, as the docs install it) with `--plugin bench`, stderr to a "
+    "file; drain "
     f"`--burst --concurrency {DRAIN_CONCURRENCY}`, sleep `--burst --concurrency 200`, latency "
     "an idle worker at the default concurrency; log lines/job counts all its stderr lines"
 )
@@ -55,6 +58,7 @@ class JobrunnerCliAdapter:
     handler: str = "noop"
     log_format: str | None = None  # None: the CLI's default (text)
     log_level: str | None = None  # None: the CLI's default (info)
+    psycopg_impl: str | None = None  # None: the fastest psycopg finds (binary here)
     jobs_cap: int | None = None
 
     async def install(self, dsn: str) -> None:
@@ -75,6 +79,8 @@ class JobrunnerCliAdapter:
         env = ["env", *(f"--unset={name}" for name in sorted(inherited)), f"DATABASE_URL={dsn}"]
         if self.log_format:
             env.append(f"JOBRUNNER_LOG_FORMAT={self.log_format}")
+        if self.psycopg_impl:
+            env.append(f"PSYCOPG_IMPL={self.psycopg_impl}")
         command = [*env, str(script), "run", "--plugin", "bench"]
         if expect:  # a throughput run: work through the queue, then exit
             command += ["--burst", "--concurrency", str(concurrency or DRAIN_CONCURRENCY)]
