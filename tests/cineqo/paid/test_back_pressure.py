@@ -9,6 +9,8 @@ flight when the 429 arrives: every request after it is one a worker chose to sen
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import signal
 import subprocess
 import time
@@ -16,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
+import anyio
 import psycopg
 import pytest
 from psycopg import sql
@@ -144,3 +147,43 @@ async def test_an_openai_429_pauses_extraction_on_both_workers(cineqo: Any) -> N
     assert len(monkey) == 2  # the 429, then the answer
     assert len(asked) == JOBS + 1
     assert "LLM service answered HTTP 429" in reason
+
+
+async def wait_rate_limited(runner: Runner, job_id: int, job_type: str) -> float:
+    """Seconds left of `job_type`'s pause once `job_id` is back to pending with no attempt."""
+    while True:
+        job = await runner.get_job(job_id)
+        state = await limits_of(runner, job_type) if job.status == "pending" else None
+        if state is not None and state.paused_until is not None and job.attempts == 0:
+            assert job.run_at == state.paused_until  # the job runs again when the pause ends
+            return (state.paused_until - dt.datetime.now(dt.UTC)).total_seconds()
+        assert job.status in ("pending", "running"), job.error
+        await anyio.sleep(0.02)
+
+
+async def test_a_429_without_retry_after_pauses_for_the_configured_time(cineqo: Any) -> None:
+    cineqo.env["CINEQO_RATE_LIMIT_PAUSE"] = "40s"
+    cineqo.fal.script.submit_replies = [FalReply(status=429, body={"detail": "slow down"})]
+    async with cineqo.runner() as runner:
+        job_id = await runner.enqueue("image.generate", {"prompt": "p"}, user_id="u1")
+        with anyio.fail_after(30):
+            left = await wait_rate_limited(runner, job_id, "image.generate")
+    assert 30 < left <= 40
+    assert len(cineqo.fal.submissions) == 1
+
+
+async def test_an_http_date_retry_after_from_openai_is_honoured(cineqo: Any) -> None:
+    until = email.utils.formatdate(time.time() + 45, usegmt=True)
+    busy = LLMReply(
+        status=429,
+        headers={"retry-after": until},
+        error_body={"error": {"message": "Rate limit reached", "type": "tokens"}},
+    )
+    cineqo.openai.script("孙悟空", busy)
+    async with cineqo.runner() as runner:
+        text = "第一回\n\n孙悟空出世。"
+        job_id = await runner.enqueue("character.extract", {"text": text}, user_id="u1")
+        with anyio.fail_after(30):
+            left = await wait_rate_limited(runner, job_id, "character.extract")
+    assert 30 < left <= 45
+    assert len(cineqo.openai.completions()) == 1
