@@ -8,8 +8,9 @@ A model is priced by its own entry, else by the longest entry it extends with a 
 (`gpt-4o-mini-2024-07-18` is priced as `gpt-4o-mini`); a model without an entry has no cost
 recorded (its tokens and images still are). `CINEQO_PRICES` replaces entries by name.
 
-The built-in prices are the providers' list prices when this was written (November 2026);
-providers change them, so a deployment that budgets on `cost_usd` should set its own.
+The built-in prices are the providers' published list prices as the authors knew them, not
+checked against the providers' pages at release; providers change them, so a deployment that
+budgets on `cost_usd` should set its own.
 """
 
 from __future__ import annotations

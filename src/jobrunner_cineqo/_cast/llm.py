@@ -154,6 +154,7 @@ class CastExtractor:
     #: Called with each answered request's usage, as soon as it is answered (what was paid).
     on_usage: UsageSink | None = attrs.field(default=None, repr=False)
     sleep: Sleep = attrs.field(default=anyio.sleep, repr=False)
+    _once: openai.AsyncOpenAI | None = attrs.field(default=None, init=False, repr=False)
 
     async def extract_cast(
         self,
@@ -249,7 +250,9 @@ class CastExtractor:
         import openai
 
         retries = self.client.max_retries
-        client = self.client.with_options(max_retries=0)  # shares the connection pool
+        if self._once is None:  # a copy that shares the connection pool
+            self._once = self.client.with_options(max_retries=0)
+        client = self._once
         for attempt in range(retries + 1):
             try:
                 with span("openai chat.completions", model=self.model, attempt=attempt):
