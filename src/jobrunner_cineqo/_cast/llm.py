@@ -297,7 +297,9 @@ class CastExtractor:
         text = self._redact(f"LLM service answered HTTP {status}: {exc.message}")
         if status == 429 and exc.code != "insufficient_quota":
             return LLMRateLimited(text, retry_after=retry_after(exc.response.headers))
-        if status in (408, 409, 429) or status >= 500:
+        if status == 429:
+            return LLMUnavailable(f"{text} (the account's quota is used up)")
+        if status in (408, 409) or status >= 500:
             return LLMUnavailable(f"{text} (after {retries} retries)")
         if status == 400 and self.response_mode == "json_schema":
             text += "; a server without json_schema needs CINEQO_LLM_RESPONSE_FORMAT=json_object"

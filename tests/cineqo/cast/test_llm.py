@@ -157,7 +157,7 @@ async def test_an_exhausted_quota_is_not_a_rate_limit(openai_standin: OpenAIStan
     )
     openai_standin.script(marker(0), quota)
     async with extractor(openai_standin, max_retries=2) as ex:
-        with pytest.raises(LLMUnavailable, match="HTTP 429") as caught:
+        with pytest.raises(LLMUnavailable, match="HTTP 429: .*quota is used up") as caught:
             await ex.extract_chunks(chunks(1))
     assert not isinstance(caught.value, LLMRateLimited)
     assert len(openai_standin.completions()) == 1
