@@ -1,7 +1,7 @@
 """The plugin's shared resources, one of each per worker, built from the worker's environment.
 
     cineqo_settings   `CineqoSettings`: the CINEQO_* knobs (see `_settings`)
-    storage           a `Storage`: local directory or R2 (see `_storage.config`)
+    storage           a `Storage`: local directory or R2 (see `_storage.config`), traced
     openai            an `LLM`: one AsyncOpenAI client + default model; needs OPENAI_API_KEY
     fal               `FalImages`: fal.ai's queue protocol over httpx; needs FAL_KEY
     http              httpx.AsyncClient for image downloads (never carries the fal key)
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ._cast.llm import LLM, LLMNotConfigured, client_from_env, response_mode_from_env
 from ._images.fal import FalImages
 from ._settings import CineqoSettings, SettingsError
-from ._storage import R2Config, Storage, StorageConfigError, storage_from_env
+from ._storage import R2Config, Storage, StorageConfigError, TracedStorage, storage_from_env
 
 if TYPE_CHECKING:
     import httpx
@@ -97,7 +97,7 @@ async def cineqo_settings(env: Mapping[str, str]) -> AsyncIterator[CineqoSetting
 
 async def storage(env: Mapping[str, str]) -> AsyncIterator[Storage]:
     async with storage_from_env(env) as opened:
-        yield opened
+        yield TracedStorage(opened)  # a span per call, when OpenTelemetry is there
 
 
 async def openai_client(env: Mapping[str, str]) -> AsyncIterator[LLM]:

@@ -8,9 +8,21 @@
     CINEQO_IMAGE_MODEL        fal app for image.generate (default fal-ai/flux/dev)
     CINEQO_FAL_POLL_INTERVAL  seconds between fal queue polls (default 1; e.g. 0.5, 250ms)
     CINEQO_RETRY_DELAY        first backoff after a transient failure, doubling (default 5s)
+    CINEQO_RATE_LIMIT_PAUSE   how long a 429 without Retry-After pauses its type (default 30s)
+    CINEQO_PRICES             JSON object (or the path of a JSON file) of prices that replace
+                              the built-in ones, by model (see `_prices`)
+    CINEQO_IMAGE_CONCURRENCY  image.generate jobs running at once in the cluster (default 2,
+                              fal's concurrent requests for a new account; `none`: no limit)
+    CINEQO_IMAGE_PER_USER     image.generate jobs of one user at once (default none)
+    CINEQO_IMAGE_RATE         image.generate starts per period, e.g. 60/1m (default none)
+    CINEQO_EXTRACT_CONCURRENCY, CINEQO_EXTRACT_PER_USER, CINEQO_EXTRACT_RATE
+                              the same for character.extract (default 4, none, none)
 
 Sizes and durations are read by the core's `parse_size` and `parse_duration`, so they are
 written as everywhere else in jobrunner. A bad value is a `SettingsError` naming the variable.
+
+The cluster-wide limits are the handlers' defaults, so they are read when the plugin is loaded,
+from the process environment (`registration_limits`); `jobrunner limits set` overrides them.
 The OpenAI, fal and storage variables belong to their clients (`_cast.llm`, `_images.fal`,
 `_storage.config`).
 """
@@ -23,17 +35,70 @@ from pathlib import Path
 
 import attrs
 
-from jobrunner import ConfigurationError, parse_duration, parse_size
+from jobrunner import ConfigurationError, Rate, parse_duration, parse_size
 
+from ._prices import PriceError, PriceTable
 from ._storage import R2Config, StorageConfigError, data_dir
 
 DEFAULT_IMAGE_MODEL = "fal-ai/flux/dev"
 DEFAULT_MAX_NOVEL_BYTES = 50 * 1024 * 1024
 MAX_RETRY_DELAY = 600.0
+DEFAULT_RATE_LIMIT_PAUSE = 30.0
+_NO_LIMIT = frozenset({"none", "off", "unlimited"})
 
 
 class SettingsError(ValueError):
     """A CINEQO_* variable is malformed."""
+
+
+@attrs.frozen(kw_only=True)
+class TypeDefaults:
+    """The cluster-wide limits one job type declares as defaults (None: no such limit)."""
+
+    concurrency: int | None = None
+    per_user: int | None = None
+    rate: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], prefix: str, default: TypeDefaults) -> TypeDefaults:
+        """`{prefix}_CONCURRENCY`, `{prefix}_PER_USER` and `{prefix}_RATE` over `default`."""
+        return cls(
+            concurrency=_limit(env, f"{prefix}_CONCURRENCY", default.concurrency),
+            per_user=_limit(env, f"{prefix}_PER_USER", default.per_user),
+            rate=_rate(env, f"{prefix}_RATE", default.rate),
+        )
+
+
+#: image.generate: fal runs 2 requests at once for a new account (more as credits are bought,
+#: up to 40); the rest wait in fal's queue, where a job would only hold a worker's slot.
+IMAGE_DEFAULTS = TypeDefaults(concurrency=2)
+#: character.extract: each job asks CINEQO_LLM_CONCURRENCY chunks at once (4), so 4 jobs keep
+#: at most 16 requests in flight, well inside OpenAI's lower usage tiers.
+EXTRACT_DEFAULTS = TypeDefaults(concurrency=4)
+
+
+@attrs.frozen(kw_only=True)
+class PaidLimits:
+    """The default limits of the two job types that call paid APIs."""
+
+    image: TypeDefaults = IMAGE_DEFAULTS
+    extract: TypeDefaults = EXTRACT_DEFAULTS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> PaidLimits:
+        return cls(
+            image=TypeDefaults.from_env(env, "CINEQO_IMAGE", IMAGE_DEFAULTS),
+            extract=TypeDefaults.from_env(env, "CINEQO_EXTRACT", EXTRACT_DEFAULTS),
+        )
+
+
+def registration_limits(env: Mapping[str, str]) -> PaidLimits:
+    """The limits the handlers declare; the built-in ones when a variable is malformed (the
+    `cineqo_settings` check then names it, and the job types are not ready)."""
+    try:
+        return PaidLimits.from_env(env)
+    except SettingsError:
+        return PaidLimits()
 
 
 @attrs.frozen(kw_only=True)
@@ -47,6 +112,9 @@ class CineqoSettings:
     image_model: str = DEFAULT_IMAGE_MODEL
     fal_poll_interval: float = 1.0
     retry_delay: float = 5.0
+    rate_limit_pause: float = DEFAULT_RATE_LIMIT_PAUSE
+    prices: PriceTable = attrs.Factory(PriceTable.default)
+    limits: PaidLimits = PaidLimits()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CineqoSettings:
@@ -59,6 +127,11 @@ class CineqoSettings:
             image_model=env.get("CINEQO_IMAGE_MODEL", "").strip() or DEFAULT_IMAGE_MODEL,
             fal_poll_interval=_seconds(env, "CINEQO_FAL_POLL_INTERVAL", 1.0, low=0.001),
             retry_delay=_seconds(env, "CINEQO_RETRY_DELAY", 5.0, low=0.0),
+            rate_limit_pause=_seconds(
+                env, "CINEQO_RATE_LIMIT_PAUSE", DEFAULT_RATE_LIMIT_PAUSE, low=1.0
+            ),
+            prices=_prices(env),
+            limits=PaidLimits.from_env(env),
         )
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
@@ -127,3 +200,38 @@ def _seconds(env: Mapping[str, str], name: str, default: float, *, low: float) -
     if seconds < low:
         raise SettingsError(f"{name} must be at least {low:g} seconds, not {value!r}")
     return seconds
+
+
+def _limit(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    value = env.get(name, "").strip()
+    if value.lower() in _NO_LIMIT:
+        return None
+    return _count(env, name, 1, low=1) if value else default
+
+
+def _rate(env: Mapping[str, str], name: str, default: str | None) -> str | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if value.lower() in _NO_LIMIT:
+        return None
+    try:
+        return str(Rate.parse(value))
+    except ConfigurationError:
+        raise SettingsError(f"{name} must be a rate such as 60/1m or 5/1s, not {value!r}") from None
+
+
+def _prices(env: Mapping[str, str]) -> PriceTable:
+    value = env.get("CINEQO_PRICES", "").strip()
+    if not value:
+        return PriceTable.default()
+    try:
+        if value.startswith("{"):
+            return PriceTable.default().merged_json(value)
+        try:
+            text = Path(value).read_text("utf-8")
+        except OSError as exc:
+            raise PriceError(f"cannot read {value!r}: {exc.strerror or exc}") from None
+        return PriceTable.default().merged_json(text)
+    except PriceError as exc:
+        raise SettingsError(f"CINEQO_PRICES: {exc}") from None

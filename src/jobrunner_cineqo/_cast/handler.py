@@ -9,6 +9,10 @@ written by that job.
 
 Each finished chunk's answer is saved as checkpoint `chunk:{i}`; a retried attempt passes them
 back as `done`, so chunks already paid for are never asked again.
+
+Every answered request's tokens (and their cost) are recorded as usage when they arrive
+(`_usage`); a 429 becomes `RateLimited`, so the type pauses on every worker and the job comes
+back, without using an attempt, to resume from its checkpoints.
 """
 
 from __future__ import annotations
@@ -25,8 +29,11 @@ from .._novel import (
     read_manifest,
     read_novel,
 )
+from .._outcomes import rate_limited
+from .._settings import EXTRACT_DEFAULTS, TypeDefaults
+from .._usage import llm_amounts
 from .chunks import ChapterLike, ChapterText
-from .llm import LLM, CastExtractor, LLMRequestRejected, LLMUnavailable
+from .llm import LLM, CastExtractor, LLMRateLimited, LLMRequestRejected, LLMUnavailable
 from .merge import CastOptions, CastResult
 from .payload import ExtractRequest, parse_extract
 
@@ -43,8 +50,8 @@ LOAD_SHARE = 0.1  # progress: loading the chapters, then the chunks
 T = TypeVar("T")
 
 
-def register(plugin: Plugin) -> None:
-    """Add the `character.extract` handler to `plugin`."""
+def register(plugin: Plugin, limits: TypeDefaults = EXTRACT_DEFAULTS) -> None:
+    """Add the `character.extract` handler to `plugin`, with `limits` across the cluster."""
     plugin.handler(
         JOB_TYPE,
         concurrency=2,
@@ -52,6 +59,9 @@ def register(plugin: Plugin) -> None:
         lease=60,
         max_attempts=5,
         requires=("openai", "storage", "cineqo_settings"),
+        global_concurrency=limits.concurrency,
+        per_user_concurrency=limits.per_user,
+        rate=limits.rate,
     )(extract_characters)
 
 
@@ -134,8 +144,11 @@ async def extract(
             on_chunk_done=chunk_done,
             on_progress=progress,
         )
-    except LLMUnavailable as exc:
+    except LLMRateLimited as exc:
         settings: CineqoSettings = ctx.resource("cineqo_settings")
+        raise rate_limited(str(exc), exc.retry_after, settings) from exc
+    except LLMUnavailable as exc:
+        settings = ctx.resource("cineqo_settings")
         raise Retry(str(exc), delay=settings.backoff(ctx.attempt)) from exc
     except LLMRequestRejected as exc:
         raise PermanentFailure(str(exc)) from exc
@@ -155,6 +168,7 @@ async def extract_characters(ctx: JobContext) -> dict[str, Any]:
         model=model,
         response_mode=llm.response_mode,
         concurrency=settings.llm_concurrency,
+        on_usage=lambda usage: ctx.record_usage(**llm_amounts(settings.prices, model, usage)),
     )
     options = CastOptions(chunk_tokens=settings.chunk_tokens, max_characters=request.max_characters)
     resumed = len(earlier_chunks(ctx.checkpoint))

@@ -4,8 +4,17 @@ Errors::
 
     LLMNotConfigured(ValueError)     no API key in the environment (names the variable only)
     LLMRequestRejected(ValueError)   4xx other than 408/409/429: bad key, model, schema; permanent
-    LLMUnavailable(RuntimeError)     429/5xx/timeouts/connection errors left after the client's
-                                     own retries; retry the job later
+    LLMUnavailable(RuntimeError)     5xx/408/409/timeouts/connection errors left after our
+                                     retries, or an exhausted quota; retry the job later
+    └── LLMRateLimited               a 429 (rate limit): pause the job type on every worker
+
+Retries are ours, not the SDK's: it retries a 429 in place (honouring Retry-After), which is
+what one worker must not do when the whole cluster should stop asking. So every request goes
+out with `max_retries=0`, and `_complete` retries what the SDK would (connection errors,
+timeouts, 408, 409, 5xx) up to the client's `max_retries` times — but never a 429, which is
+`LLMRateLimited` at once with the server's `retry-after-ms` / `Retry-After` (seconds or an HTTP
+date). A 429 whose code is `insufficient_quota` is a billing matter, not a rate: it stays an
+`LLMUnavailable`, retried with the job's backoff and bounded by its attempts.
 
 A chunk whose answer stays unusable (refusal, content filter, cut off, malformed JSON) after
 `attempts_per_chunk` tries becomes a warning on that chunk, not a failed job.
@@ -13,12 +22,15 @@ A chunk whose answer stays unusable (refusal, content filter, cut off, malformed
 
 from __future__ import annotations
 
+import random
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 
+from .._retry_after import retry_after
+from .._spans import span
 from .chunks import ChapterLike, Chunk, chunk_chapters
 from .merge import (
     CastOptions,
@@ -48,6 +60,11 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 ChunkDone = Callable[[int, dict[str, Any]], Awaitable[None]]
 Progress = Callable[[int, int], Awaitable[None]]
+UsageSink = Callable[[Usage], None]
+Sleep = Callable[[float], Awaitable[object]]
+_RETRIED_STATUS = frozenset({408, 409})  # and every 5xx; never 429
+_BACKOFF_CAP = 8.0  # seconds, as the SDK's own backoff
+_MAX_HONOURED_WAIT = 60.0  # a longer Retry-After on a 5xx is left to the job's retry
 
 
 class LLMNotConfigured(ValueError):
@@ -56,6 +73,14 @@ class LLMNotConfigured(ValueError):
 
 class LLMUnavailable(RuntimeError):
     """The LLM service failed after the client's retries; the job may be retried later."""
+
+
+class LLMRateLimited(LLMUnavailable):
+    """The LLM service answered 429: too many requests or tokens for now."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, from the answer's headers
 
 
 class LLMRequestRejected(ValueError):
@@ -126,6 +151,10 @@ class CastExtractor:
     max_known: int = 40
     known_aliases: int = 3
     temperature: float | None = None
+    #: Called with each answered request's usage, as soon as it is answered (what was paid).
+    on_usage: UsageSink | None = attrs.field(default=None, repr=False)
+    sleep: Sleep = attrs.field(default=anyio.sleep, repr=False)
+    _once: openai.AsyncOpenAI | None = attrs.field(default=None, init=False, repr=False)
 
     async def extract_cast(
         self,
@@ -220,24 +249,58 @@ class CastExtractor:
     async def _complete(self, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
         import openai
 
-        try:
-            return await self.client.chat.completions.create(
-                model=self.model,
-                messages=messages,
-                response_format=response_format(self.response_mode),
-                # `omit` leaves the field out of the request: the server's default applies.
-                temperature=openai.omit if self.temperature is None else self.temperature,
-            )
-        except openai.APIStatusError as exc:
-            raise self._status_error(exc) from exc
-        except openai.APIError as exc:
-            raise LLMUnavailable(self._redact(f"LLM service unreachable: {exc}")) from exc
+        retries = self.client.max_retries
+        if self._once is None:  # a copy that shares the connection pool
+            self._once = self.client.with_options(max_retries=0)
+        client = self._once
+        for attempt in range(retries + 1):
+            try:
+                with span("openai chat.completions", model=self.model, attempt=attempt):
+                    completion = await client.chat.completions.create(
+                        model=self.model,
+                        messages=messages,
+                        response_format=response_format(self.response_mode),
+                        # `omit` leaves the field out: the server's default applies.
+                        temperature=openai.omit if self.temperature is None else self.temperature,
+                    )
+            except openai.APIStatusError as exc:
+                wait = self._wait(exc, attempt, retries)
+                if wait is None:
+                    raise self._status_error(exc, retries) from exc
+            except openai.APIConnectionError as exc:  # timeouts too
+                if attempt >= retries:
+                    text = f"LLM service unreachable: {exc} (after {retries} retries)"
+                    raise LLMUnavailable(self._redact(text)) from exc
+                wait = _backoff(attempt)
+            except openai.APIError as exc:
+                raise LLMUnavailable(self._redact(f"LLM service unreachable: {exc}")) from exc
+            else:
+                if self.on_usage is not None:
+                    self.on_usage(_usage(completion))
+                return completion
+            await self.sleep(wait)
+        raise AssertionError("unreachable: the last attempt raises")  # pragma: no cover
 
-    def _status_error(self, exc: openai.APIStatusError) -> Exception:
+    @staticmethod
+    def _wait(exc: openai.APIStatusError, attempt: int, retries: int) -> float | None:
+        """Seconds before asking again, or None when this answer is final."""
+        status = exc.status_code
+        if attempt >= retries or not (status in _RETRIED_STATUS or status >= 500):
+            return None
+        given = retry_after(exc.response.headers)
+        if given is not None and 0 < given <= _MAX_HONOURED_WAIT:
+            return given
+        return _backoff(attempt)
+
+    def _status_error(self, exc: openai.APIStatusError, retries: int) -> Exception:
         status = exc.status_code
         text = self._redact(f"LLM service answered HTTP {status}: {exc.message}")
-        if status in (408, 409, 429) or status >= 500:
-            return LLMUnavailable(f"{text} (after {self.client.max_retries} retries)")
+        if status == 429 and exc.code != "insufficient_quota":
+            return LLMRateLimited(text, retry_after=retry_after(exc.response.headers))
+        if status == 429:
+            return LLMUnavailable(f"{text} (the account's quota is used up)")
+        if status in (408, 409) or status >= 500:
+            return LLMUnavailable(f"{text} (after {retries} retries)")
         if status == 400 and self.response_mode == "json_schema":
             text += "; a server without json_schema needs CINEQO_LLM_RESPONSE_FORMAT=json_object"
         return LLMRequestRejected(text)
@@ -246,6 +309,11 @@ class CastExtractor:
         # Servers may echo the key back in an error message; it must never reach our errors.
         key = self.client.api_key
         return text.replace(key, "<redacted>") if key else text
+
+
+def _backoff(attempt: int) -> float:
+    """The SDK's own backoff: 0.5 s doubling per retry up to 8 s, less up to a quarter."""
+    return min(0.5 * 2.0**attempt, _BACKOFF_CAP) * (1 - 0.25 * random.random())
 
 
 def _usage(completion: ChatCompletion) -> Usage:

@@ -13,10 +13,12 @@ returns are followed when they are on the queue's own origin; otherwise, and whe
 request by its id, they are built as fal documents them
 (`{queue}/{owner}/{alias}/requests/{id}[/status|/cancel]`) — so the key never goes to another host.
 
-Short failures are retried in place, as fal's own client does: 408/409/429 and a gateway's
+Short failures are retried in place, as fal's own client does: 408/409 and a gateway's
 502/503/504 (without fal's `x-fal-request-id`) up to `ATTEMPTS` times with a short backoff (a
 longer `Retry-After` is left to the job's retry); transport errors on polls, and on a submission
-only when it cannot have been sent. Everything else is a `FalError` (see `fal_errors`). The API
+only when it cannot have been sent. A 429 never is: it is `FalRateLimited` at once, so that the
+job can pause its type on every worker rather than one worker asking again. Everything else is
+a `FalError` (see `fal_errors`). The API
 key never appears in an error, a log line or a `repr`. httpx is imported only when a client is
 opened or an error classified.
 """
@@ -33,11 +35,13 @@ from urllib.parse import quote, urlsplit
 import anyio
 import attrs
 
+from .._spans import span
 from .fal_errors import (
     FalConfigError,
     FalError,
     FalNsfwError,
     FalPermanentError,
+    FalRateLimited,
     FalRequestNotFound,
     FalRetryableError,
     classify_error,
@@ -58,6 +62,7 @@ __all__ = [
     "FalImages",
     "FalNsfwError",
     "FalPermanentError",
+    "FalRateLimited",
     "FalRequest",
     "FalRequestNotFound",
     "FalRetryableError",
@@ -69,7 +74,7 @@ DEFAULT_QUEUE_URL = "https://queue.fal.run"
 ATTEMPTS = 4  # one call and up to three quick retries
 RETRY_BASE = 0.1  # seconds, doubling, with jitter
 RETRY_CAP = 5.0  # a longer wait is the job's retry, not ours
-_IN_PLACE_STATUS = frozenset({408, 409, 429})
+_IN_PLACE_STATUS = frozenset({408, 409})  # never 429: see above
 _GATEWAY_STATUS = frozenset({502, 503, 504})
 _APP_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+")
 _NAMESPACES = frozenset({"workflows", "comfy"})  # app ids with one more leading segment
@@ -157,7 +162,10 @@ class FalImages:
     async def submit(self, app: str, arguments: Mapping[str, Any]) -> FalRequest:
         """Queue a request (store its ``request_id`` to resume it after a retry)."""
         _check_app(app)
-        data = await self._call("POST", f"{self.queue_url}/{app}", None, json=dict(arguments))
+        with span("fal submit", app=app) as current:
+            data = await self._call("POST", f"{self.queue_url}/{app}", None, json=dict(arguments))
+            if current is not None and isinstance(data.get("request_id"), str):
+                current.set_attribute("cineqo.request_id", data["request_id"])
         request_id = data.get("request_id")
         if not isinstance(request_id, str) or not request_id:
             raise FalRetryableError("fal submission answered without a request_id")
@@ -178,7 +186,8 @@ class FalImages:
 
     async def result(self, request: FalRequest) -> dict[str, Any]:
         """The result of a completed request (call after ``follow``)."""
-        return await self._call("GET", request.response_url, request.request_id)
+        with span("fal result", request_id=request.request_id):
+            return await self._call("GET", request.response_url, request.request_id)
 
     async def cancel(self, request: FalRequest) -> None:
         await self._call("PUT", request.cancel_url, request.request_id)
@@ -236,13 +245,14 @@ class FalImages:
         """
 
         async def finish(request: FalRequest) -> dict[str, Any]:
-            await self.follow(
-                request,
-                on_progress=on_progress,
-                interval=interval,
-                max_polls=max_polls,
-                sleep=sleep,
-            )
+            with span("fal wait", request_id=request.request_id):
+                await self.follow(
+                    request,
+                    on_progress=on_progress,
+                    interval=interval,
+                    max_polls=max_polls,
+                    sleep=sleep,
+                )
             return await self.result(request)
 
         if request_id is not None:
@@ -314,7 +324,7 @@ class FalImages:
 
 
 def _retry_in_place(response: httpx.Response) -> bool:
-    """Busy (408/409/429), or a gateway's error page rather than fal's own answer."""
+    """Busy (408/409), or a gateway's error page rather than fal's own answer."""
     status = response.status_code
     if status in _IN_PLACE_STATUS:
         return True

@@ -5,11 +5,12 @@ Errors (whether to retry is said by the type)::
     FalPermanentError(ValueError)    do not retry: rejected input (4xx, e.g. 422), bad result
     ├── FalNsfwError                 the safety checker flagged a generated image
     └── FalRequestNotFound           the queue no longer knows a request id (submit anew)
-    FalRetryableError(RuntimeError)  retry later: 408/409/425/429, 5xx, timeouts, transport
+    FalRetryableError(RuntimeError)  retry later: 408/409/425, 5xx, timeouts, transport
+    └── FalRateLimited               a 429: every worker should stop calling fal for a while
     FalConfigError(ValueError)       FAL_KEY missing or malformed, bad FAL_QUEUE_URL or app id
 
-A 429 is a `FalRetryableError` with `status_code == 429` and fal's `Retry-After` as
-`retry_after`. Messages never hold the API key: `redact` takes it out of anything fal echoes.
+`retry_after` is fal's `Retry-After` (seconds or an HTTP date), None without one. Messages
+never hold the API key: `redact` takes it out of anything fal echoes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
+
+from .._retry_after import retry_after
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
@@ -57,6 +60,10 @@ class FalRetryableError(RuntimeError):
         self.retry_after = retry_after  # seconds, from a Retry-After header
 
 
+class FalRateLimited(FalRetryableError):
+    """fal.ai answered 429 Too Many Requests."""
+
+
 class FalConfigError(ValueError):
     """The fal.ai configuration is missing or malformed."""
 
@@ -78,7 +85,8 @@ def http_error(
         return FalRequestNotFound(message, status_code=status, request_id=request_id)
     if 400 <= status < 500 and status not in RETRYABLE_STATUS:
         return FalPermanentError(message, status_code=status, request_id=request_id)
-    return FalRetryableError(
+    kind = FalRateLimited if status == 429 else FalRetryableError
+    return kind(
         message, status_code=status, request_id=request_id, retry_after=retry_after(headers)
     )
 
@@ -137,14 +145,6 @@ def _format_item(item: Any) -> str:
     loc = [str(part) for part in item.get("loc", []) if part != "body"]
     message = str(item.get("msg", item))
     return f"{'.'.join(loc)}: {message}" if loc else message
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date; the runner's own backoff applies
 
 
 def secret_parts(key: str | None) -> tuple[str, ...]:

@@ -5,6 +5,10 @@ accepts the request; a later attempt (after a crash, a timeout, a failed downloa
 polls that request again instead of submitting a new one. Keys are
 `{key_prefix or "images"}/{novel_id}/{job id}/{index}.{ext}` (no novel folder without a
 `novel_id`), so a retry overwrites what an earlier attempt stored.
+
+The images of a result are recorded as usage (`images`, `cost_usd`) once per fal request. A 429
+from fal becomes `RateLimited`: the type pauses on every worker, and the job comes back without
+using an attempt (resuming its saved request, if fal had accepted one).
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 from jobrunner import PayloadError, PermanentFailure, Retry
 
-from .._outcomes import storage_errors
+from .._outcomes import rate_limited, storage_errors
+from .._settings import IMAGE_DEFAULTS, TypeDefaults
+from .._spans import span
+from .._usage import record_images
 from .fal import (
     FalConfigError,
     FalImages,
     FalPermanentError,
+    FalRateLimited,
     FalRetryableError,
     ProgressCallback,
     QueueStatus,
@@ -50,8 +58,8 @@ DEFAULT_PREFIX = "images"
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
-def register(plugin: Plugin) -> None:
-    """Add the `image.generate` handler to `plugin`."""
+def register(plugin: Plugin, limits: TypeDefaults = IMAGE_DEFAULTS) -> None:
+    """Add the `image.generate` handler to `plugin`, with `limits` across the cluster."""
     plugin.handler(
         JOB_TYPE,
         concurrency=2,
@@ -59,6 +67,9 @@ def register(plugin: Plugin) -> None:
         lease=60,
         max_attempts=5,
         requires=("fal", "http", "storage", "cineqo_settings"),
+        global_concurrency=limits.concurrency,
+        per_user_concurrency=limits.per_user,
+        rate=limits.rate,
     )(generate_image)
 
 
@@ -71,6 +82,8 @@ def fal_errors(settings: CineqoSettings, attempt: int) -> Iterator[None]:
         raise PayloadError(str(exc)) from None
     except (FalPermanentError, ImageRejected) as exc:
         raise PermanentFailure(str(exc)) from None
+    except FalRateLimited as exc:
+        raise rate_limited(str(exc), exc.retry_after, settings) from exc
     except FalRetryableError as exc:
         delay = exc.retry_after if exc.retry_after is not None else settings.backoff(attempt)
         raise Retry(str(exc), delay=delay) from exc
@@ -100,7 +113,10 @@ async def store_image(
     http: httpx.AsyncClient,
     storage: Storage,
 ) -> dict[str, Any]:
-    data, content_type = await fetch_image(image.url, http_client=http)
+    with span("image download", bytes=None) as current:
+        data, content_type = await fetch_image(image.url, http_client=http)
+        if current is not None:
+            current.set_attribute("cineqo.bytes", len(data))
     key = image_key(prefix, ctx.id, image.index, extension_for(content_type))
     stored = await storage.put(key, data, content_type=content_type, cache_control=CACHE_CONTROL)
     return {
@@ -150,6 +166,7 @@ async def generate_image(ctx: JobContext) -> dict[str, Any]:
     with fal_errors(settings, ctx.attempt), storage_errors(settings, ctx.attempt):
         fal: FalImages = ctx.resource("fal")
         request_id, raw = await generate(ctx, request, model, fal, settings.fal_poll_interval)
+        await record_images(ctx, settings.prices, model, request_id, raw)
         result = parse_image_result(raw, request_id=request_id)
         for image in result.images:
             stored = await store_image(

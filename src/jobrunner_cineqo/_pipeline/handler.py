@@ -13,6 +13,10 @@ does not: the result lists it under `failed` with its error.
 
 Every child gets the same `novel_id` — the payload's, or `job-<parent id>` — so one pipeline's
 chapters, manifest and portraits live under one folder name.
+
+Every child also carries the parent's `user_id` (`ctx.enqueue` passes it on): the core's fair
+claiming, per-user limits and budgets count a pipeline's children as that user's, so one
+user's big novel never starves another user's jobs of the same type.
 """
 
 from __future__ import annotations

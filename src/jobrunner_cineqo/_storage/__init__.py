@@ -11,6 +11,7 @@ from .keys import KeySource, LocalSource, resolve_source, safe_key
 from .local import LocalStorage
 from .opening import storage_from_env
 from .r2 import R2Storage, build_botocore_config
+from .traced import TracedStorage
 
 __all__ = (
     "KeySource",
@@ -25,6 +26,7 @@ __all__ = (
     "StorageError",
     "StorageKeyError",
     "StoredObject",
+    "TracedStorage",
     "build_botocore_config",
     "data_dir",
     "resolve_source",

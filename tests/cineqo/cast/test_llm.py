@@ -24,6 +24,7 @@ from jobrunner_cineqo._cast.chunks import Chunk, ChunkPart, estimate_tokens
 from jobrunner_cineqo._cast.llm import (
     CastExtractor,
     LLMNotConfigured,
+    LLMRateLimited,
     LLMRequestRejected,
     LLMUnavailable,
     client_from_env,
@@ -137,15 +138,38 @@ async def test_known_characters_reach_later_prompts(openai_standin: OpenAIStandI
     assert third.startswith("Known characters: 孙悟空(美猴王); 猪八戒(八戒)\n\n[Chapter 3]")
 
 
-async def test_rate_limit_is_retried_by_the_client(openai_standin: OpenAIStandIn) -> None:
-    openai_standin.script(marker(0), status(429), answer({"characters": [WUKONG]}))
+async def test_a_rate_limit_is_not_retried_in_place(openai_standin: OpenAIStandIn) -> None:
+    # The whole cluster should stop asking (the handler pauses the type), not this worker ask
+    # again: a 429 comes back at once, with the server's wait.
+    openai_standin.script(marker(0), status(429, retry_after_ms=2500), answer({"characters": []}))
+    async with extractor(openai_standin, max_retries=2) as ex:
+        with pytest.raises(LLMRateLimited, match="HTTP 429") as caught:
+            await ex.extract_chunks(chunks(1))
+    assert caught.value.retry_after == 2.5
+    assert len(openai_standin.completions()) == 1
+
+
+async def test_an_exhausted_quota_is_not_a_rate_limit(openai_standin: OpenAIStandIn) -> None:
+    quota = Reply(
+        status=429,
+        headers={"retry-after-ms": "1"},
+        error_body={"error": {"message": "quota", "type": "x", "code": "insufficient_quota"}},
+    )
+    openai_standin.script(marker(0), quota)
+    async with extractor(openai_standin, max_retries=2) as ex:
+        with pytest.raises(LLMUnavailable, match="HTTP 429: .*quota is used up") as caught:
+            await ex.extract_chunks(chunks(1))
+    assert not isinstance(caught.value, LLMRateLimited)
+    assert len(openai_standin.completions()) == 1
+
+
+async def test_server_errors_are_retried_then_succeed(openai_standin: OpenAIStandIn) -> None:
+    openai_standin.script(marker(0), status(503), status(500), answer({"characters": [WUKONG]}))
     async with extractor(openai_standin, max_retries=2) as ex:
         [result] = await ex.extract_chunks(chunks(1))
-
     assert [c.name for c in result.characters] == ["孙悟空"]
-    assert result.usage.llm_calls == 1  # the 429 was the SDK's business
-    retries = [r.headers["x-stainless-retry-count"] for r in openai_standin.completions()]
-    assert retries == ["0", "1"]
+    assert result.usage.llm_calls == 1  # the failed calls were answered with no usage
+    assert len(openai_standin.completions()) == 3
 
 
 async def test_server_errors_exhaust_retries(openai_standin: OpenAIStandIn) -> None:

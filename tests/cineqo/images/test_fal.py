@@ -23,6 +23,7 @@ from jobrunner_cineqo._images.fal import (
     FalImages,
     FalNsfwError,
     FalPermanentError,
+    FalRateLimited,
     FalRequest,
     FalRequestNotFound,
     FalRetryableError,
@@ -261,28 +262,36 @@ async def test_failed_request_is_permanent(fal: FalImages, fal_server: FalStandI
 
 
 @pytest.mark.anyio
-async def test_rate_limits_are_retried_in_place_briefly(
+async def test_busy_answers_are_retried_in_place_briefly(
     fal: FalImages, fal_server: FalStandIn
 ) -> None:
-    busy = Reply(status=429, body={"detail": "Too many requests"})
-    fal_server.script.submit_replies = [busy, busy]
+    fal_server.script.submit_replies = [
+        Reply(status=408, body={"detail": "Request timeout"}),
+        Reply(status=409, body={"detail": "Conflict"}),
+    ]
     request = await fal.submit(APP, ARGS)
     assert request.request_id == "req-0001"
     assert len(fal_server.submissions) == 3
     assert len(waits(fal)) == 2 and all(0 < w <= 1 for w in waits(fal))
 
-    # A lasting 429 becomes retryable with fal's Retry-After; a long one is not waited here.
-    fal_server.script.submit_replies = [busy] * ATTEMPTS
-    with pytest.raises(FalRetryableError, match="HTTP 429: Too many requests") as caught:
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("headers", "seconds"),
+    [({}, None), ({"Retry-After": "60"}, 60.0), ({"Retry-After": "0.5"}, 0.5)],
+)
+async def test_a_rate_limit_is_never_retried_in_place(
+    fal: FalImages, fal_server: FalStandIn, headers: dict[str, str], seconds: float | None
+) -> None:
+    # The job pauses its type on every worker instead: one worker asking again would not.
+    fal_server.script.submit_replies = [
+        Reply(status=429, body={"detail": "Too many requests"}, headers=headers)
+    ]
+    with pytest.raises(FalRateLimited, match="HTTP 429: Too many requests") as caught:
         await fal.submit(APP, ARGS)
-    assert (caught.value.status_code, caught.value.retry_after) == (429, None)
-    assert len(fal_server.submissions) == 3 + ATTEMPTS
-    slow = Reply(status=429, body={"detail": "slow down"}, headers={"Retry-After": "60"})
-    fal_server.script.submit_replies = [slow]
-    with pytest.raises(FalRetryableError) as caught:
-        await fal.submit(APP, ARGS)
-    assert caught.value.retry_after == 60.0
-    assert len(fal_server.submissions) == 4 + ATTEMPTS
+    assert (caught.value.status_code, caught.value.retry_after) == (429, seconds)
+    assert len(fal_server.submissions) == 1
+    assert waits(fal) == []
 
 
 @pytest.mark.anyio
@@ -377,6 +386,10 @@ def test_http_status_classification() -> None:
     assert kinds == dict.fromkeys((400, 403, 422), FalPermanentError)
     for status in (408, 409, 425, 429, 500, 502, 504):
         assert isinstance(classify_error(http_error(status)), FalRetryableError)
+    assert [isinstance(classify_error(http_error(s)), FalRateLimited) for s in (429, 503)] == [
+        True,
+        False,
+    ]
     assert type(classify_error(http_error(404))) is FalPermanentError
     assert type(classify_error(http_error(404), request_id="r")) is FalRequestNotFound
     assert str(classify_error(http_error(422))) == "fal submission failed with HTTP 422: x"

@@ -59,7 +59,10 @@ async def test_images_go_to_r2_with_type_and_cache_headers(
     downloads = cineqo.fal.requests_where("GET", suffix=".png")
     assert len(downloads) == 2
     assert all("authorization" not in d.headers for d in downloads)  # the CDN never sees it
-    assert cineqo.row(job.id)["checkpoint"] == {"fal_request_id": "req-0001"}
+    assert cineqo.row(job.id)["checkpoint"] == {
+        "fal_request_id": "req-0001",
+        "usage_recorded_for": "req-0001",  # its images are counted once, however often fetched
+    }
     cineqo.assert_no_secrets(caplog.text)
 
 
@@ -113,15 +116,15 @@ async def test_permanent_fal_failures_fail_at_once_with_fals_message(cineqo: Any
 async def test_busy_fal_is_retried_without_paying_twice(
     cineqo: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A 429 is retried in place, briefly; fal's own 503 with Retry-After reaches the job's retry
-    # policy.
+    # A 429 pauses the type and hands the job back (its attempt refunded); fal's own 503 with
+    # Retry-After reaches the job's retry policy.
     cineqo.fal.script.submit_replies = [
-        Reply(status=429, body={"detail": "Too many requests"}),
+        Reply(status=429, body={"detail": "Too many requests"}, headers={"Retry-After": "1"}),
         Reply(status=503, body={"detail": "overloaded"}, headers={"Retry-After": "0"}),
     ]
     job = await cineqo.run("image.generate", {"prompt": PROMPT, "output_format": "png"})
 
-    assert (job.status, job.attempts) == ("completed", 2), job.error
+    assert (job.status, job.attempts) == ("completed", 2), job.error  # the 429 used none
     assert len(cineqo.fal.submissions) == 3
     assert accepted(cineqo) == 1
     [retried] = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]

@@ -18,6 +18,7 @@ import base64
 import json
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -67,6 +68,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]  # lower-case names
     body: bytes
+    at: float = attrs.field(factory=time.monotonic)  # when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -103,6 +105,7 @@ class FalStandIn:
         self.script = FalScript()
         self.requests: list[Recorded] = []
         self.queue: dict[str, _Request] = {}
+        self.images_generated = 0  # images in the results it answered (what fal would bill)
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
@@ -171,6 +174,7 @@ class FalStandIn:
         if self.script.fail_with is not None:
             return self.script.fail_with.status, self.script.fail_with.body
         count = int(request.arguments.get("num_images", 1))
+        self.images_generated += count
         nsfw = self.script.nsfw or [False] * count
         return 200, {
             "images": [self._image(request, index) for index in range(count)],

@@ -6,8 +6,9 @@
 
 Replies are chosen per request: the first scripted marker found in the last user message takes
 the next reply from its queue (the last one repeats); otherwise `server.responder(body)`
-answers (default: no characters). Every request is recorded with its headers. Usage numbers
-are estimated from the request and answer sizes with the plugin's own token estimate.
+answers (default: no characters). Every request is recorded with its headers and time of
+arrival. Usage numbers are estimated from the request and answer sizes with the plugin's own
+token estimate; `server.usage` lists what each answer reported.
 
 The SDK (openai 3.57) ignores a retry-after of 0 and backs off 0.5 s instead, so error replies
 send `retry-after-ms: 1` by default: retries happen at once and tests do not sleep.
@@ -73,6 +74,7 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: dict[str, Any]
+    at: float = attrs.field(factory=time.monotonic)  # when it arrived
 
     @property
     def user_text(self) -> str:
@@ -87,6 +89,7 @@ class OpenAIStandIn:
         self.latency = latency
         self.responder: Callable[[dict[str, Any]], Reply] = no_characters
         self.requests: list[Recorded] = []
+        self.usage: list[dict[str, Any]] = []  # the `usage` of every completion answered
         self.max_in_flight = 0  # most requests being answered at once
         self._in_flight = 0
         self._scripts: dict[str, list[Reply]] = {}
@@ -157,17 +160,20 @@ class OpenAIStandIn:
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
         if reply.refusal is not None:
             message["refusal"] = reply.refusal
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        with self._lock:
+            self.usage.append(usage)
         return {
             "id": f"chatcmpl-{next(self._ids)}",
             "object": "chat.completion",
             "created": int(time.time()),
             "model": request.get("model", "stand-in"),
             "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": message}],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
+            "usage": usage,
         }
 
 
