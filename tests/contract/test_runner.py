@@ -316,10 +316,13 @@ async def test_cpu_bound_and_blocking_handlers_run_off_the_event_loop(engine):
     from jr_support import block_thread, burn_cpu
 
     plugin = Plugin("offloop")
+    # The quick job has no timeout of its own: starting the process pool can take longer than
+    # a second on a busy machine, and only the stuck job's timeout is under test.
+    plugin.handler("offloop.quick", run_in="process", max_attempts=1)(burn_cpu)
     plugin.handler("offloop.cpu", run_in="process", timeout=1.0, max_attempts=1)(burn_cpu)
     plugin.handler("offloop.block", run_in="thread", lease=0.6)(block_thread)
     async with engine.runner(plugins=[plugin]) as runner:
-        quick = await runner.enqueue("offloop.cpu", {"seconds": 0.05, "answer": 42})
+        quick = await runner.enqueue("offloop.quick", {"seconds": 0.05, "answer": 42})
         stuck = await runner.enqueue("offloop.cpu", {"seconds": 60})
         # The thread blocks for longer than its lease: renewal must go on meanwhile.
         blocking = await runner.enqueue("offloop.block", {"seconds": 1.5})
