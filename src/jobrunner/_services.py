@@ -284,7 +284,8 @@ class UsageWriter:
 @attrs.define(eq=False)
 class Scheduler:
     """Enqueues the due schedules' jobs (one worker takes each tick, under a row lock), then
-    sleeps until the next tick of any schedule (a minute at most; a change wakes it)."""
+    waits until the next tick of any schedule (a minute at most); `run` repeats that, and a
+    change of schedules (`poke`) cuts the wait short."""
 
     backend: Backend
     outage: Outage
@@ -300,7 +301,8 @@ class Scheduler:
         self._poked.set()
 
     async def run_once(self) -> float:
-        self._poked = anyio.Event()
+        """Enqueue the due ticks' jobs; return the seconds until the next tick."""
+        self._poked = anyio.Event()  # a poke from here on is for the next round
         try:
             _, next_in = await finishing(
                 self.backend.schedules_run(decide, max_payload_bytes=self.max_payload_bytes)
@@ -308,10 +310,15 @@ class Scheduler:
         except DatabaseError as exc:
             self.outage.failed("running the schedules", exc)
             return 5.0
-        delay = self.longest if next_in is None else min(max(next_in, 0.01), self.longest)
-        with anyio.move_on_after(delay):
-            await self._poked.wait()
-        return 0.0
+        return self.longest if next_in is None else min(max(next_in, 0.01), self.longest)
+
+    async def run(self) -> None:
+        """Round after round until cancelled, each at the next tick or at a poke."""
+        await anyio.sleep(self.first_delay())
+        while True:
+            delay = await self.run_once()
+            with anyio.move_on_after(delay):
+                await self._poked.wait()
 
 
 @attrs.define(eq=False)

@@ -3,7 +3,8 @@
     Producer ──claims──▶ Dispatcher ──▶ executors (one per slot) ──run_attempt──▶ Outcome
         ▲                                      │                                   │
         └──────── wake-ups (notifications, ended attempts, the completer) ◀──── Completer
-    services: LeaseKeeper, ProgressWriter, Rescuer, Heartbeat, Pruner (each with run_once)
+    services: LeaseKeeper, ProgressWriter, Rescuer, Heartbeat, UsageWriter, Pruner,
+              Declaration, Scheduler (each with run_once)
 
 One anyio task group holds the producer, the completer, the services and the listener; a
 second one holds the executors. Nothing below this module imports it: each part is built
@@ -248,6 +249,7 @@ class Worker:
         async with anyio.create_task_group() as services:
             services.start_soon(self.completer.run)
             services.start_soon(_later, again, self._declaration)
+            services.start_soon(self._scheduler.run)  # its own loop: a poke cuts its wait
             for service in self._maintenance():
                 services.start_soon(run_service, service)
             services.start_soon(self._every_second)
@@ -299,7 +301,6 @@ class Worker:
             ),
             self._heartbeat,
             self._usage,
-            self._scheduler,
         ]
         if self.settings.retention:
             found.append(
