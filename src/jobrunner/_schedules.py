@@ -119,7 +119,13 @@ def decide(schedule: Schedule, now: dt.datetime) -> Tick:
     late = (now - tick).total_seconds() > LATE
     # Ticks missed while no worker ran: one job (for the first of them), or none with "skip".
     enqueue = None if (late and schedule.missed == "skip") else tick
-    return Tick(name=schedule.name, enqueue=enqueue, next_run_at=schedule.tick_after(now))
+    # A tick only somewhat overdue (a busy or restarting worker) is not missed: the next one
+    # follows it, so each tick still gets its job, one round after the other.
+    return Tick(
+        name=schedule.name,
+        enqueue=enqueue,
+        next_run_at=schedule.tick_after(now if late else tick),
+    )
 
 
 def schedule_from_row(row: Mapping[str, Any]) -> Schedule:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
 import pytest
 
 from jobrunner import ConfigurationError, Plugin, Schedule
@@ -58,6 +59,20 @@ def test_ticks_missed_while_no_worker_ran(missed, runs):
     assert now < tick.next_run_at <= now + dt.timedelta(seconds=60)
     on_time = decide(s, at("2026-01-01 00:00:30"))  # late, but not missed: runs either way
     assert on_time.enqueue == at("2026-01-01 00:00:00")
+
+
+def test_ticks_a_busy_worker_reaches_late_each_still_get_their_job():
+    """A 1 s schedule whose scheduler comes round 2.5 s late (a loaded or restarting worker):
+    not missed, so the ticks in between follow one round after the other, none left out."""
+    s = Schedule(name="s", type="t", every=1, next_run_at=at("2026-01-01 00:00:00"))
+    now = at("2026-01-01 00:00:02.500")
+    enqueued = []
+    while s.next_run_at <= now:
+        tick = decide(s, now)
+        enqueued.append(tick.enqueue)
+        s = attrs.evolve(s, next_run_at=tick.next_run_at)
+    assert enqueued == [at(f"2026-01-01 00:00:0{n}") for n in range(3)]
+    assert s.next_run_at == at("2026-01-01 00:00:03")
 
 
 @pytest.mark.parametrize(
