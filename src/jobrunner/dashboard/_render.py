@@ -45,6 +45,7 @@ def environment(plugin_templates: TemplateSource) -> jinja2.Environment:
             "duration": duration,
             "when": when,
             "number": number,
+            "amount": amount,
             "pretty": pretty_json,
             "redact": redact_text,
             "size": size,
@@ -85,6 +86,13 @@ def number(value: int | float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,}"
+
+
+def amount(value: float | None) -> str:
+    """A budget's or a usage's amount: `1,250`, `0.35`; `-` for none."""
+    if value is None:
+        return "-"
+    return f"{value:,.10g}"
 
 
 def size(value: int | None) -> str:
