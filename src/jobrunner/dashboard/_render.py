@@ -43,6 +43,7 @@ def environment(plugin_templates: TemplateSource) -> jinja2.Environment:
     env.filters.update(
         {
             "duration": duration,
+            "interval": interval,
             "when": when,
             "number": number,
             "amount": amount,
@@ -73,6 +74,15 @@ def duration(seconds: float | None) -> str:
     if hours < 48:
         return f"{hours}h {minutes:02d}m"
     return f"{hours // 24}d {hours % 24:02d}h"
+
+
+def interval(seconds: float) -> str:
+    """A schedule's interval in its largest whole unit (`15m`, `1h`, `2d`, `90s`), else as a
+    duration (`1.5s`)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return duration(seconds)
 
 
 def when(value: dt.datetime | None) -> str:
