@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .._budgets import PERIODS, Period
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, PayloadError
 from ._actions import checked_form
 from ._site import Site
 
@@ -36,14 +36,17 @@ class PlanActions:
             if not found:
                 return self._no_schedule(request, name)
             [schedule] = found
-            # Keyed: while the job it made waits or runs, a second click makes no other.
-            job_id = await runner.enqueue(
-                schedule.type,
-                schedule.payload,
-                queue=schedule.queue,
-                priority=schedule.priority,
-                key=f"schedule:{schedule.name}:now",
-            )
+            try:
+                # Keyed: while the job it made waits or runs, a second click makes no other.
+                job_id = await runner.enqueue(
+                    schedule.type,
+                    schedule.payload,
+                    queue=schedule.queue,
+                    priority=schedule.priority,
+                    key=f"schedule:{schedule.name}:now",
+                )
+            except PayloadError as exc:  # its payload no longer fits the type's model
+                return self.site.problem(request, 400, str(exc))
             self.site.snapshots.invalidate()
             self.site.acted(request, "schedule run-now", [job_id], schedule=name)
             return self.site.back(request, f"/jobs/{job_id}", done="run-now", n=1)
