@@ -17,10 +17,13 @@ about 20,000 jobs per read, until the hour is complete (one or two reads when jo
 few per second; dozens when a million finish in the hour, `--span 3600`): those reads are
 timed first; "warm" reads after them count only the minutes not settled yet.
 
-Statements per tab: the dashboard connects through a proxy that counts the statements it sends
-(`_wirecount`); N tabs are simulated polling as the page script does (the overview's counts
-every second, its workers/limits part every 5 s; a job page's live part every second) for
-`--window` seconds. Target: ≤ 200 ms per page, < 2 statements per second per tab.
+A few limits, pauses, schedules and budgets (with usage) are stored too, so the overview
+shows every panel. Statements per tab: the dashboard connects through a proxy that counts the
+statements it sends (`_wirecount`); N tabs are simulated polling as the page script does (the
+overview's counts every second, its workers/limits/pauses part every 5 s, its schedules and
+budgets part every 30 s; a job page's live part every second) for `--window` seconds (make it
+a multiple of 30 s to weigh the slowest part fairly). Target: ≤ 200 ms per page, < 2
+statements per second per tab.
 """
 
 from __future__ import annotations
@@ -97,8 +100,33 @@ async def fill(dsn: str, rows: int, span: float) -> None:
     await _db.insert_generated_rows(dsn, "public.job", finished_rows(rows, span), rows)
     await _db.insert_generated_rows(dsn, "public.job", active_rows("pending"), 20_000)
     await _db.insert_generated_rows(dsn, "public.job", active_rows("running"), 100)
+    await plans(dsn)
     await _db.vacuum_analyze(dsn)
     print(f"filled {rows:,} finished jobs in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+
+async def plans(dsn: str) -> None:
+    """What the overview's other panels show: limits, pauses, schedules, budgets, usage."""
+    from jobrunner import Runner
+    from jobrunner._budgets import UsageEntry
+
+    async with Runner(dsn, worker=False, env={}) as runner:
+        await runner.set_limits("image.generate", concurrency=4, rate="30/1m")
+        await runner.set_limits("character.extract", per_user=2)
+        await runner.pause("report.build", reason="bench")
+        await runner.pause(queues=["media"], reason="bench")
+        for n in range(10):
+            await runner.add_schedule(f"bench-{n}", type="report.build", every=f"{n + 1}h")
+        await runner.add_schedule("bench-cron", type="email.send", cron="0 3 * * *")
+        for n in range(20):
+            await runner.set_budget(user_id=f"u{n}", unit="tokens", amount=1000)
+        await runner.set_budget(user_id=None, unit="cost_usd", amount=5)
+        await runner.backend.usage_add(
+            [
+                UsageEntry(job_id=1, user_id=f"u{n}", amounts={"tokens": 600.0 * (n % 3)})
+                for n in range(1000)
+            ]
+        )
 
 
 def client(app: Any) -> httpx.AsyncClient:
@@ -144,8 +172,10 @@ async def pages(dsn: str, runs: int) -> list[tuple[str, float, float]]:
             )
         )
         cases = [
-            ("overview page (counts, workers, limits)", "/"),
+            ("overview page (every panel)", "/"),
             ("overview counts, warm (live poll)", "/overview/live"),
+            ("overview workers, limits, pauses (poll)", "/overview/cluster"),
+            ("overview schedules and budgets (poll)", "/overview/plans"),
             ("jobs page, no filter", "/jobs"),
             ("jobs page, status=failed", "/jobs?status=failed"),
             ("jobs page, type + status=failed", "/jobs?type=image.generate&status=failed"),
@@ -185,6 +215,8 @@ async def statements(dsn: str, tabs: int, window: float, job_page: bool) -> floa
                         await c.get("/overview/live")
                         if tick % 5 == 0:
                             await c.get("/overview/cluster")
+                        if tick % 30 == 0:
+                            await c.get("/overview/plans")
                     tick += 1
                     await anyio.sleep(1.0)
 
@@ -199,7 +231,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--window", type=float, default=20.0, help="seconds tabs poll")
+    parser.add_argument("--window", type=float, default=60.0, help="seconds tabs poll")
     parser.add_argument(
         "--span",
         type=float,

@@ -55,6 +55,9 @@ class Budget:
     period: Period
     amount: float
     types: tuple[str, ...] | None = None
+    #: What its user spent of `unit` in the current period, as `budgets()` reads it (None for
+    #: a default budget, and for one not read from the database). Not part of its value.
+    spent: float | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.period not in PERIODS:

@@ -97,6 +97,13 @@ class Schedule:
         local = moment.astimezone(_zone(self.tz))
         return next(CronSim(self.cron, local)).astimezone(dt.UTC)
 
+    def next_due(self, now: dt.datetime) -> dt.datetime | None:
+        """When its next tick is due (None while paused): as a worker stored it, or, for a
+        schedule no worker has looked at yet, the first tick after `now`."""
+        if self.paused:
+            return None
+        return self.next_run_at or self.tick_after(now)
+
     def key(self, tick: dt.datetime) -> str:
         """The idempotency key of the tick's job."""
         return f"schedule:{self.name}:{tick.astimezone(dt.UTC).isoformat()}"

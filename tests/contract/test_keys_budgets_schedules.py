@@ -204,6 +204,31 @@ async def test_a_budget_of_zero_holds_everything_and_a_default_covers_the_others
     assert ("a", False) in holds and ("b", True) in holds and all(u != "c" for u, _ in holds)
 
 
+async def test_budgets_list_what_their_user_spent_in_the_period(engine):
+    backend = engine.backend
+    today = dt.datetime.now(dt.UTC).date()
+    if today.day == 1:
+        pytest.skip("on the 1st, yesterday is another month")  # the other 30 days cover it
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
+    await engine.sql(
+        "INSERT INTO {job}_usage (user_id, day, unit, amount) VALUES ('u', ?, 'tokens', 50)",
+        yesterday,
+    )
+    [job] = await backend.job_insert_many([NewJob(type="t", user_id="u")])
+    await backend.usage_add([UsageEntry(job_id=job, user_id="u", amounts={"tokens": 7})])
+    for period in ("daily", "monthly"):
+        await backend.budget_set(Budget(user_id="u", unit="tokens", period=period, amount=100))
+    await backend.budget_set(Budget(user_id="v", unit="tokens", period="daily", amount=1))
+    await backend.budget_set(Budget(user_id=None, unit="tokens", period="daily", amount=5))
+    spent = {(b.user_id, b.period): b.spent for b in await backend.budgets_list()}
+    assert spent == {
+        ("u", "daily"): 7,
+        ("u", "monthly"): 57,
+        ("v", "daily"): 0,
+        (None, "daily"): None,
+    }
+
+
 async def test_a_budget_holds_only_its_types(backend):
     await backend.job_insert_many([NewJob(type=t, user_id="u") for t in ("image", "text")])
     await backend.budget_set(

@@ -10,7 +10,7 @@ import pytest
 from dash_support import client
 
 from jobrunner import JobStatus
-from jobrunner.dashboard import _actions, _i18n, _pages
+from jobrunner.dashboard import _actions, _i18n, _pages, _plan_actions
 from jobrunner.dashboard._catalog_zh import ZH
 
 pytestmark = pytest.mark.anyio
@@ -30,7 +30,7 @@ def template_texts() -> set[str]:
 def problem_texts() -> set[str]:
     """The messages the code passes to `site.problem` as literals."""
     found = set()
-    for module in (_actions, _pages):
+    for module in (_actions, _pages, _plan_actions):
         for node in ast.walk(ast.parse(Path(module.__file__).read_text("utf-8"))):
             if (
                 isinstance(node, ast.Call)
@@ -47,7 +47,7 @@ def test_every_text_has_its_chinese():
     dynamic = (
         {s.value for s in JobStatus}
         | set(_actions.ACTIONS)
-        | {"status", "type", "queue", "user", "parent", "error"}
+        | {"status", "type", "queue", "user", "parent", "error", "daily", "monthly"}
     )
     texts = template_texts() | problem_texts() | dynamic
     assert len(texts) > 100

@@ -1,6 +1,6 @@
 """The live reads are shared: however many tabs poll, the database is read once per interval
 (one statement for the overview's counts, three every few seconds for workers, limits and
-pauses, one per watched job)."""
+pauses, three every half minute for schedules and budgets, one per watched job)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,17 @@ from jobrunner.dashboard import create_app
 
 pytestmark = pytest.mark.anyio
 
-READS = {"dashboard_overview", "worker_list", "limits_list", "paused_queues", "job_family"}
+READS = {
+    "dashboard_overview",
+    "worker_list",
+    "limits_list",
+    "paused_queues",
+    "job_family",
+    "schedules_list",
+    "budgets_list",
+    "budget_holds",
+}
+PLANS = ("schedules_list", "budgets_list", "budget_holds")
 
 
 class Counting:
@@ -85,3 +95,13 @@ async def test_tabs_share_one_read_per_interval(store):
             clock.now += 1
             await tabs(f"/jobs/{job_id}/live")
             assert counting.calls["job_family"] == 2
+            # Schedules and budgets: read with the page, then once per half minute.
+            await tabs("/")
+            await tabs("/overview/plans")
+            assert [counting.calls[name] for name in PLANS] == [1, 1, 1]
+            clock.now += 20
+            await tabs("/overview/plans")
+            assert [counting.calls[name] for name in PLANS] == [1, 1, 1]
+            clock.now += 11
+            await tabs("/overview/plans")
+            assert [counting.calls[name] for name in PLANS] == [2, 2, 2]

@@ -24,7 +24,7 @@ def test_screenshots_for_the_docs(page, site, tmp_path):
     ids = run(insert_pipeline, site.store, site.media)
     update = os.environ.get("JOBRUNNER_UPDATE_SCREENSHOTS") == "1"
     shots = {
-        "overview.png": ("/", False),
+        "overview.png": ("/", True),
         "job.png": (f"/jobs/{ids['images'][0]}", True),
         "pipeline.png": (f"/jobs/{ids['parent']}", True),
     }
@@ -44,7 +44,8 @@ def test_screenshots_for_the_docs(page, site, tmp_path):
 
 def _fill(site) -> None:
     """Jobs that finished over the last hour (a chart with a shape), a backlog, running jobs,
-    limits, a paused queue and two workers' heartbeats."""
+    limits, pauses (by hand and by back-pressure), schedules, budgets with usage, and two
+    workers' heartbeats."""
     store = site.store
     jobs = [
         NewJob(type=TYPES[n % 4], queue="media" if n % 4 == 2 else "default") for n in range(1000)
@@ -61,12 +62,25 @@ def _fill(site) -> None:
     async def cluster() -> None:
         from jobrunner import Runner
         from jobrunner._backend import WorkerInfo
+        from jobrunner._budgets import UsageEntry
 
         runner: Runner
         async with store.runner() as runner:
             await runner.set_limits("image.generate", concurrency=2, rate="30/1m")
             await runner.set_limits("character.extract", per_user=1)
             await runner.pause(queues=["bulk"], reason="nightly import")
+            await runner.add_schedule(
+                "nightly-digest", type="novel.process", cron="0 3 * * *", tz="Asia/Shanghai"
+            )
+            await runner.add_schedule("cleanup", type="character.extract", every="15m")
+            await runner.pause_schedule("cleanup")
+            await runner.set_budget(user_id="reader-42", unit="cost_usd", amount=5)
+            await runner.set_budget(
+                user_id=None, unit="images", amount=200, types=["image.generate"]
+            )
+            await runner.backend.usage_add(
+                [UsageEntry(job_id=ids[0], user_id="reader-42", amounts={"cost_usd": 5.4})]
+            )
             for n in range(2):
                 await runner.backend.worker_heartbeat(
                     WorkerInfo(
@@ -82,3 +96,8 @@ def _fill(site) -> None:
                 )
 
     run(cluster)
+    # A RateLimited outcome's back-pressure: the type waits until a time.
+    store.sql(
+        f"INSERT INTO {{job}}_limits (type, paused_until, pause_reason)"
+        f" VALUES ('novel.split', {store.ago(-90)}, 'RateLimited: 429 from the model API')"
+    )

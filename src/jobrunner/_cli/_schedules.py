@@ -112,7 +112,7 @@ def as_dict(s: Schedule) -> dict[str, Any]:
         "missed": s.missed,
         "paused": s.paused,
         "origin": s.origin,
-        "next_run_at": _time(next_run(s, dt.datetime.now(dt.UTC))),
+        "next_run_at": _time(s.next_due(dt.datetime.now(dt.UTC))),
         "last_run_at": _time(s.last_run_at),
         "last_job_id": s.last_job_id,
     }
@@ -122,14 +122,6 @@ def _short(moment: dt.datetime | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def next_run(s: Schedule, now: dt.datetime) -> dt.datetime | None:
-    """When its next tick is due: as a worker stored it, or (for a schedule no worker has
-    looked at yet) the first tick after now."""
-    if s.paused:
-        return None
-    return s.next_run_at or s.tick_after(now)
 
 
 def print_schedules(found: Sequence[Schedule]) -> None:
@@ -142,7 +134,7 @@ def print_schedules(found: Sequence[Schedule]) -> None:
             s.name,
             s.type,
             s.when,
-            _short(next_run(s, now)),
+            _short(s.next_due(now)),
             _short(s.last_run_at) + (f" #{s.last_job_id}" if s.last_job_id else ""),
             ("paused" if s.paused else "active") + (f" ({s.origin})" if s.origin != "cli" else ""),
         )

@@ -111,6 +111,7 @@ class Controls:
                 period=r["period"],
                 amount=r["amount"],
                 types=tuple(r["types"]) if r["types"] is not None else None,
+                spent=float(r["spent"]) if r["spent"] is not None else None,
             )
             for r in await self._fetch("budgets_list")
         ]

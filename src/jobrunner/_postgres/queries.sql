@@ -689,8 +689,16 @@ DELETE FROM {budgets} WHERE user_id = %(user_id)s AND unit = %(unit)s AND period
 RETURNING user_id
 
 -- budgets_list --
--- Every budget.
-SELECT user_id, unit, period, amount, types FROM {budgets} ORDER BY user_id, unit, period
+-- Every budget, with what its user spent in its period (null for a default budget).
+SELECT b.user_id, b.unit, b.period, b.amount, b.types,
+       CASE WHEN b.user_id <> '' THEN coalesce((
+           SELECT sum(u.amount) FROM {usage} AS u
+           WHERE u.user_id = b.user_id AND u.unit = b.unit
+             AND u.day >= CASE b.period
+                 WHEN 'daily' THEN (now() AT TIME ZONE 'UTC')::date
+                 ELSE date_trunc('month', now() AT TIME ZONE 'UTC')::date END), 0) END AS spent
+FROM {budgets} AS b
+ORDER BY b.user_id, b.unit, b.period
 
 -- budget_holds --
 -- Who a budget holds back now (one user, or all): the users over a budget, and those a default

@@ -517,8 +517,16 @@ DELETE FROM {budgets} WHERE user_id = :user_id AND unit = :unit AND period = :pe
 RETURNING user_id
 
 -- budgets_list --
--- Every budget (`types` as JSON text).
-SELECT user_id, unit, period, amount, types FROM {budgets} ORDER BY user_id, unit, period
+-- Every budget (`types` as JSON text), with what its user spent in its period (null for a
+-- default budget).
+SELECT b.user_id, b.unit, b.period, b.amount, b.types,
+       CASE WHEN b.user_id <> '' THEN coalesce((
+           SELECT sum(u.amount) FROM {usage} AS u
+           WHERE u.user_id = b.user_id AND u.unit = b.unit
+             AND u.day >= CASE b.period WHEN 'daily' THEN date('now')
+                                        ELSE date('now', 'start of month') END), 0) END AS spent
+FROM {budgets} AS b
+ORDER BY b.user_id, b.unit, b.period
 
 -- budgets_any --
 -- Whether any budget is set (claims skip budgets entirely when none is).

@@ -1,4 +1,5 @@
-"""The actions (POST): on one job, on a filtered set of jobs, on limits and pauses.
+"""The actions (POST): on one job, on a filtered set of jobs, on limits and pauses (those on
+schedules and budgets are in `_plan_actions`).
 
 Each is refused unless the user may act, the form carries the user's CSRF token and the
 request comes from one of the dashboard's own pages (its Origin); each is logged (who, what,
@@ -64,26 +65,31 @@ async def apply(runner: Runner, action: str, ids: Sequence[int]) -> list[int]:
     return done
 
 
+async def checked_form(
+    site: Site, request: Request, *, acting: bool = True
+) -> dict[str, str] | Response:
+    """The form of a POST that passed the checks (a user who may act, the request from one of
+    our pages, the user's CSRF token), or the response refusing it."""
+    identity = site.identity(request)
+    if acting and not identity.can_act:
+        return site.problem(request, 403, "Read-only: this dashboard changes nothing.")
+    if not same_origin(request.headers, site.allowed_origins):
+        return site.problem(request, 403, "Refused: the request came from another site.")
+    try:
+        form = form_fields(await request.body())
+    except BadFilter as exc:
+        return site.problem(request, 400, str(exc))
+    if not site.access.csrf_valid(identity, form.get("csrf")):
+        return site.problem(request, 403, "Refused: the form's CSRF token is missing or wrong.")
+    return form
+
+
 @attrs.define
 class Actions:
     site: Site
 
     async def _form(self, request: Request, *, acting: bool = True) -> dict[str, str] | Response:
-        """The form of a POST that passed the checks, or the response refusing it."""
-        identity = self.site.identity(request)
-        if acting and not identity.can_act:
-            return self.site.problem(request, 403, "Read-only: this dashboard changes nothing.")
-        if not same_origin(request.headers, self.site.allowed_origins):
-            return self.site.problem(request, 403, "Refused: the request came from another site.")
-        try:
-            form = form_fields(await request.body())
-        except BadFilter as exc:
-            return self.site.problem(request, 400, str(exc))
-        if not self.site.access.csrf_valid(identity, form.get("csrf")):
-            return self.site.problem(
-                request, 403, "Refused: the form's CSRF token is missing or wrong."
-            )
-        return form
+        return await checked_form(self.site, request, acting=acting)
 
     async def job(self, request: Request) -> Response:
         form = await self._form(request)

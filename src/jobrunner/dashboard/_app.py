@@ -34,6 +34,7 @@ from ._access import (
 from ._actions import Actions
 from ._live import Snapshots
 from ._pages import Pages
+from ._plan_actions import PlanActions
 from ._render import environment
 from ._site import Site
 from ._views import Views, load_plugins, plugin_names
@@ -82,11 +83,12 @@ def create_app(
         bulk_limit=bulk_limit,
         allowed_origins=frozenset(o.rstrip("/").lower() for o in allowed_origins),
     )
-    pages, actions = Pages(site), Actions(site)
+    pages, actions, plans = Pages(site), Actions(site), PlanActions(site)
     routes = [
         Route("/", pages.overview, name="overview"),
         Route("/overview/live", pages.overview_live),
         Route("/overview/cluster", pages.overview_cluster),
+        Route("/overview/plans", pages.overview_plans),
         Route("/jobs", pages.jobs, name="jobs"),
         Route("/jobs/bulk", actions.bulk_confirm, methods=["POST"]),
         Route("/jobs/bulk/apply", actions.bulk_apply, methods=["POST"]),
@@ -98,6 +100,8 @@ def create_app(
         Route("/limits/clear", actions.limits_clear, methods=["POST"]),
         Route("/pause", actions.pause, methods=["POST"]),
         Route("/resume", actions.resume, methods=["POST"]),
+        Route("/schedules/{action}", plans.schedule, methods=["POST"]),
+        Route("/budgets/{action}", plans.budget, methods=["POST"]),
         Route("/language", actions.language, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]

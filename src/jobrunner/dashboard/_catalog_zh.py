@@ -58,13 +58,11 @@ ZH: dict[str, str] = {
     "Last seen": "最近心跳",
     "{age} ago": "{age}前",
     "No worker has sent a heartbeat.": "还没有工作进程发送心跳。",
-    "Limits and pauses": "限制与暂停",
     "Concurrency": "并发数",
     "Per user": "每用户",
     "Rate": "速率",
     "State": "状态",
     "paused": "已暂停",
-    "paused for {seconds} more": "还将暂停 {seconds}",
     "strict FIFO": "严格先进先出",
     "active": "正常",
     "Resume": "恢复",
@@ -75,7 +73,6 @@ ZH: dict[str, str] = {
     "Clear limits": "清除限制",
     "* set at run time (overrides the handler's default).": "* 运行时设置（覆盖处理器的默认值）。",
     "No job type has a limit or a pause.": "没有任务类型设置了限制或暂停。",
-    "Paused queue": "已暂停的队列",
     "Reason": "原因",
     "Change limits and pauses": "修改限制与暂停",
     "Order": "顺序",
@@ -156,6 +153,70 @@ ZH: dict[str, str] = {
     "{size}, keys: {keys}": "{size}，键：{keys}",
     "none": "无",
     "This job type's view failed: {error}": "此任务类型的视图出错：{error}",
+    # Limits, pauses, schedules and budgets.
+    "Limits": "限制",
+    "Running / limit": "运行中 / 上限",
+    "Pauses": "暂停",
+    "Paused": "已暂停",
+    "How": "方式",
+    "Until": "直到",
+    "by hand": "手动",
+    "back-pressure (RateLimited)": "背压（RateLimited）",
+    "until resumed": "直到恢复",
+    "{seconds} more": "还剩 {seconds}",
+    "Nothing is paused.": "没有暂停的类型或队列。",
+    "Schedules": "定时任务",
+    "Schedule": "定时任务",
+    "When": "时间",
+    "Time zone": "时区",
+    "Next run": "下次运行",
+    "Last run": "上次运行",
+    "from {origin}": "来自 {origin}",
+    "every {seconds}": "每 {seconds}",
+    "Enqueue a job of schedule {name} now?": "现在为定时任务 {name} 加入一个任务？",
+    "Remove schedule {name}? (A plugin adds its own schedules back when a worker starts.)": (
+        "删除定时任务 {name}？（插件的定时任务会在工作进程启动时重新加入。）"
+    ),
+    "Remove": "删除",
+    "Times in UTC; a cron expression is read in its time zone.": (
+        "时间为 UTC；cron 表达式按其时区解释。"
+    ),
+    "No schedules (jobrunner schedules add, or a plugin's).": (
+        "没有定时任务（用 jobrunner schedules add 添加，或由插件提供）。"
+    ),
+    "Budgets": "预算",
+    "User": "用户",
+    "Unit": "单位",
+    "Period": "周期",
+    "Limit": "上限",
+    "Used": "已用",
+    "Job types held": "暂停的任务类型",
+    "Held now": "当前被暂停",
+    "(default)": "（默认）",
+    "daily": "每天",
+    "monthly": "每月",
+    "every type": "所有类型",
+    "nobody": "无人",
+    "{user}'s pending jobs": "{user} 的等待任务",
+    "{spent} of {amount}": "{spent} / {amount}",
+    "Remove this budget?": "删除此预算？",
+    "Used: the user's total of the unit this UTC day or calendar month. A user at or over a "
+    "budget has its pending jobs (of the types held) wait until the period rolls over or the "
+    "budget grows.": (
+        "已用：该用户在本 UTC 日或本自然月内此单位的总量。达到或超过预算的用户，其等待中的任务"
+        "（限于被暂停的类型）会一直等待，直到进入下一周期或预算提高。"
+    ),
+    "No budgets.": "没有预算。",
+    "Set a budget": "设置预算",
+    "User ID (empty: the default)": "用户 ID（留空：默认预算）",
+    "Job types held (empty: every type)": "暂停的任务类型（留空：所有类型）",
+    "Set budget": "设置预算",
+    "Waiting": "等待原因",
+    "Nothing holds it back: it starts when a worker has a free slot.": (
+        "没有任何限制：有工作进程空闲时即开始运行。"
+    ),
+    "There is no schedule {name}.": "没有定时任务 {name}。",
+    "There is no such budget.": "没有这个预算。",
     # Messages of refused or failed requests.
     "Read-only: this dashboard changes nothing.": "只读：此控制台不能修改任何内容。",
     "Refused: the request came from another site.": "已拒绝：请求来自其他网站。",

@@ -2,8 +2,9 @@
 
 Every open tab polls about once a second; the reads behind a poll are shared: the first
 request after an interval reads (one statement for the overview's counts, three every few
-seconds for workers, limits and pauses, one per watched job), the others wait for it or take
-what it read. However many tabs are open, the database sees the same few statements.
+seconds for workers, limits and pauses, three every half minute for schedules and budgets,
+one per watched job), the others wait for it or take what it read. However many tabs are
+open, the database sees the same few statements.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ import anyio
 import attrs
 
 from .._backend import WorkerInfo
+from .._budgets import Budget, BudgetHold
 from .._job import Job
 from .._limits import LimitState
+from .._schedules import Schedule
 from .._status import JobStatus
 from ._window import MINUTES, ROW_BUDGET, FinishedWindow
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 LIVE_SECONDS = 1.0
 CLUSTER_SECONDS = 5.0
+PLANS_SECONDS = 30.0  # schedules and budgets: changed by hand, and ticking in minutes
 STALE_WINDOW = 600.0  # a window not refreshed for this long is read whole again
 
 
@@ -62,12 +66,36 @@ class Cluster:
     workers: list[WorkerInfo]
     limits: list[LimitState]
     paused_queues: dict[str, str | None]
-    # Schedules and budgets: the core is adding them (tables job_schedules, job_budgets,
-    # job_usage). Once the Runner reads them, each gets a field here, read in `_read_cluster`
-    # with the others and shown where _cluster.html marks their place.
 
     def paused_types(self, now: Any) -> set[str]:
         return {s.type for s in self.limits if s.paused_now(now)}
+
+    def pauses(self, now: Any) -> list[LimitState]:
+        """The types paused now: by hand, or by back-pressure until some time."""
+        return [s for s in self.limits if s.paused_now(now)]
+
+
+@attrs.frozen(kw_only=True)
+class Plans:
+    """Schedules and budgets, and whom budgets hold back now (they change by hand, and their
+    times move in minutes: read every half minute)."""
+
+    schedules: list[Schedule]
+    budgets: list[Budget]
+    holds: list[BudgetHold]
+
+    def held_by(self, budget: Budget) -> list[BudgetHold]:
+        """The users `budget` holds back now."""
+        return [
+            h
+            for h in self.holds
+            if (h.unit, h.period) == (budget.unit, budget.period)
+            and (
+                h.by_default
+                if budget.user_id is None
+                else not h.by_default and h.user_id == budget.user_id
+            )
+        ]
 
 
 @attrs.define
@@ -101,20 +129,23 @@ class Snapshots:
     wall: Callable[[], float] = time.time
     live_seconds: float = LIVE_SECONDS
     cluster_seconds: float = CLUSTER_SECONDS
+    plans_seconds: float = PLANS_SECONDS
     _window: FinishedWindow = attrs.field(factory=FinishedWindow)
     _window_at: float | None = None
     _skew: float = 0.0  # the database's clock minus ours
     _board: _Cached = attrs.field(init=False)
     _cluster: _Cached = attrs.field(init=False)
+    _plans: _Cached = attrs.field(init=False)
     _jobs: dict[int, _Cached] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         self._board = _Cached(self.live_seconds)
         self._cluster = _Cached(self.cluster_seconds)
+        self._plans = _Cached(self.plans_seconds)
 
     def invalidate(self) -> None:
         """After an action: the next poll reads again."""
-        self._board.at = self._cluster.at = None
+        self._board.at = self._cluster.at = self._plans.at = None
         for cached in self._jobs.values():
             cached.at = None
 
@@ -132,6 +163,10 @@ class Snapshots:
 
     async def cluster(self) -> Cluster:
         value: Cluster = await self._cluster.get(self.clock, self._read_cluster)
+        return value
+
+    async def plans(self) -> Plans:
+        value: Plans = await self._plans.get(self.clock, self._read_plans)
         return value
 
     async def family(self, job_id: int) -> list[Job]:
@@ -164,8 +199,14 @@ class Snapshots:
         workers = await runner.backend.worker_list()
         limits = await runner.limits()
         queues = await runner.paused_queues()
-        # Schedules and budgets will be read here (see `Cluster`).
         return Cluster(workers=workers, limits=limits, paused_queues=queues)
+
+    async def _read_plans(self) -> Plans:
+        runner = await self.runner()
+        schedules = await runner.schedules()
+        budgets = await runner.budgets()
+        holds = await runner.budget_holds()
+        return Plans(schedules=schedules, budgets=budgets, holds=holds)
 
 
 def board_of(active: Any, window: FinishedWindow, now: float) -> Board:

@@ -20,6 +20,10 @@ from ._render import json_size, split_traceback
 from ._site import Site
 
 PAGE_SIZE = 50
+#: What a redirect after an action may say was done (`?done=`).
+NOTICES = frozenset(
+    {"retry", "cancel", "delete", "run-now", "limits", "pause", "resume", "schedule", "budget"}
+)
 MAX_CHILDREN = 200  # children given to a plugin view that asks for them
 
 
@@ -57,24 +61,27 @@ class Pages:
     site: Site
 
     async def overview(self, request: Request) -> Response:
-        board, cluster = await self.site.snapshots.board(), await self.site.snapshots.cluster()
-        values = self._overview(request, board, cluster)
+        values = await self._overview(request, plans=True)
         return self.site.page(request, "overview.html", done=_notice(request), **values)
 
     async def overview_live(self, request: Request) -> Response:
-        board, cluster = await self.site.snapshots.board(), await self.site.snapshots.cluster()
-        return self._fragment(request, "_board.html", **self._overview(request, board, cluster))
+        return self._fragment(request, "_board.html", **await self._overview(request))
 
     async def overview_cluster(self, request: Request) -> Response:
-        board, cluster = await self.site.snapshots.board(), await self.site.snapshots.cluster()
-        return self._fragment(request, "_cluster.html", **self._overview(request, board, cluster))
+        return self._fragment(request, "_cluster.html", **await self._overview(request))
 
-    def _overview(self, request: Request, board: Any, cluster: Any) -> dict[str, Any]:
+    async def overview_plans(self, request: Request) -> Response:
+        return self._fragment(request, "_plans.html", **await self._overview(request, plans=True))
+
+    async def _overview(self, request: Request, *, plans: bool = False) -> dict[str, Any]:
+        snapshots = self.site.snapshots
+        board, cluster = await snapshots.board(), await snapshots.cluster()
         t = translator(self.site.language(request))
         now = dt.datetime.fromtimestamp(board.now, dt.UTC)
         return {
             "board": board,
             "cluster": cluster,
+            "plans": await snapshots.plans() if plans else None,
             "chart": chart(board.minutes, (t("completed"), t("failed"))),
             "paused_types": cluster.paused_types(now),
             "now": now,
@@ -106,6 +113,7 @@ class Pages:
         except JobNotFound:
             return self.site.problem(request, 404, "There is no job {id}.", id=job_id)
         family = await runner.backend.job_family(job_id)
+        waiting = await runner.pending_reasons(job)
         summary, trace = split_traceback(job.error)
         view = await self.site.views.render(
             self.site.env,
@@ -122,6 +130,7 @@ class Pages:
             error_summary=summary,
             traceback=trace,
             checkpoint_size=json_size(job.checkpoint),
+            waiting=waiting,
             view=view,
             view_title=self._view_title(job),
             done=_notice(request),
@@ -163,7 +172,7 @@ class Pages:
 def _notice(request: Request) -> dict[str, Any] | None:
     """What the last action did, from the redirect that followed it (`done`, `n`)."""
     action = request.query_params.get("done")
-    if action not in {"retry", "cancel", "delete", "run-now", "limits", "pause", "resume"}:
+    if action not in NOTICES:
         return None
     try:
         count = int(request.query_params.get("n", "0"))

@@ -43,8 +43,10 @@ def environment(plugin_templates: TemplateSource) -> jinja2.Environment:
     env.filters.update(
         {
             "duration": duration,
+            "interval": interval,
             "when": when,
             "number": number,
+            "amount": amount,
             "pretty": pretty_json,
             "redact": redact_text,
             "size": size,
@@ -74,6 +76,15 @@ def duration(seconds: float | None) -> str:
     return f"{hours // 24}d {hours % 24:02d}h"
 
 
+def interval(seconds: float) -> str:
+    """A schedule's interval in its largest whole unit (`15m`, `1h`, `2d`, `90s`), else as a
+    duration (`1.5s`)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return duration(seconds)
+
+
 def when(value: dt.datetime | None) -> str:
     """A time in UTC, to the second."""
     if value is None:
@@ -85,6 +96,13 @@ def number(value: int | float | None) -> str:
     if value is None:
         return "-"
     return f"{value:,}"
+
+
+def amount(value: float | None) -> str:
+    """A budget's or a usage's amount: `1,250`, `0.35`; `-` for none."""
+    if value is None:
+        return "-"
+    return f"{value:,.10g}"
 
 
 def size(value: int | None) -> str:
