@@ -28,7 +28,7 @@ from .._novel import (
 from .chunks import ChapterLike, ChapterText
 from .llm import LLM, CastExtractor, LLMRequestRejected, LLMUnavailable
 from .merge import CastOptions, CastResult
-from .payload import ExtractRequest, parse_extract
+from .payload import ExtractPayload
 
 if TYPE_CHECKING:
     from jobrunner import JobContext, Plugin
@@ -52,6 +52,7 @@ def register(plugin: Plugin) -> None:
         lease=60,
         max_attempts=5,
         requires=("openai", "storage", "cineqo_settings"),
+        payload=ExtractPayload,
     )(extract_characters)
 
 
@@ -62,7 +63,7 @@ def story_only(entries: list[T], kind: Callable[[T], str | None]) -> list[T]:
 
 
 async def load_chapters(
-    ctx: JobContext, request: ExtractRequest, storage: Storage, settings: CineqoSettings
+    ctx: JobContext, request: ExtractPayload, storage: Storage, settings: CineqoSettings
 ) -> tuple[Sequence[ChapterLike], str | None]:
     """The chapters to read, numbered as `novel.split` numbers them, and the novel's id."""
     key = request.manifest_key()
@@ -141,9 +142,9 @@ async def extract(
         raise PermanentFailure(str(exc)) from exc
 
 
-async def extract_characters(ctx: JobContext) -> dict[str, Any]:
+async def extract_characters(ctx: JobContext[ExtractPayload]) -> dict[str, Any]:
     """Find a novel's characters with an LLM: merged aliases, mentions, visual prompts."""
-    request = parse_extract(ctx.payload)
+    request = ctx.data
     settings: CineqoSettings = ctx.resource("cineqo_settings")
     storage: Storage = ctx.resource("storage")
     llm: LLM = ctx.resource("openai")

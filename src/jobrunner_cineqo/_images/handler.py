@@ -33,7 +33,7 @@ from .fetch import (
     image_key,
     parse_image_result,
 )
-from .payload import ImageRequest, parse_image
+from .payload import ImagePayload
 
 if TYPE_CHECKING:
     import httpx
@@ -59,6 +59,7 @@ def register(plugin: Plugin) -> None:
         lease=60,
         max_attempts=5,
         requires=("fal", "http", "storage", "cineqo_settings"),
+        payload=ImagePayload,
     )(generate_image)
 
 
@@ -115,7 +116,7 @@ async def store_image(
 
 
 async def generate(
-    ctx: JobContext, request: ImageRequest, model: str, fal: FalImages, poll_interval: float
+    ctx: JobContext, request: ImagePayload, model: str, fal: FalImages, poll_interval: float
 ) -> tuple[str, dict[str, Any]]:
     """The fal request id and its raw result, resuming the request of an earlier attempt."""
     request_id: str | None = ctx.checkpoint.get(REQUEST_ID)
@@ -139,9 +140,9 @@ async def generate(
     return request_id, raw
 
 
-async def generate_image(ctx: JobContext) -> dict[str, Any]:
+async def generate_image(ctx: JobContext[ImagePayload]) -> dict[str, Any]:
     """Generate images with fal.ai and store them; a retry never pays for a second request."""
-    request = parse_image(ctx.payload)
+    request = ctx.data
     settings: CineqoSettings = ctx.resource("cineqo_settings")
     storage: Storage = ctx.resource("storage")
     model = request.model or settings.image_model
