@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .._fields import ModelName, NovelId, StorageKey, refuse
 from .._novel import NovelInput, manifest_key
@@ -21,16 +21,6 @@ class ExtractPayload(NovelInput):
     storage folder (where `split_job_id`'s manifest is found; a given `split_manifest` must
     belong to it) and is echoed in the result.
     """
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"split_manifest": "novels/xyj/manifest.json", "novel_id": "xyj"},
-                {"split_job_id": 41, "novel_id": "xyj", "max_characters": 20},
-                {"source": "uploads/西游记.txt", "model": "gpt-4o-mini"},
-            ]
-        }
-    )
 
     split_manifest: StorageKey | None = Field(
         None,

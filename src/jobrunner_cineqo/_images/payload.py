@@ -11,7 +11,6 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BeforeValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     WithJsonSchema,
@@ -84,24 +83,6 @@ OutputFormat = Literal["jpeg", "png"]
 
 class ImagePayload(Payload):
     """What `image.generate` takes: a prompt, and what fal and storage should do with it."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"prompt": "A monkey king in golden armour", "novel_id": "xyj"},
-                {
-                    "prompt": "a misty mountain temple at dawn",
-                    "model": "fal-ai/flux/schnell",
-                    "image_size": {"width": 1024, "height": 768},
-                    "num_images": 2,
-                    "seed": 7,
-                    "output_format": "png",
-                    "key_prefix": "covers",
-                    "metadata": {"chapter": 3},
-                },
-            ]
-        }
-    )
 
     prompt: Prompt = Field(description="What to draw (surrounding spaces are dropped).")
     negative_prompt: Prompt | None = Field(None, description="Passed to models that take one.")

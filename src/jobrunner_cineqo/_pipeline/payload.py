@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from .._cast import DEFAULT_MAX_CHARACTERS
 from .._fields import ModelName
-from .._images.payload import ImageSize, KeyPrefix, OutputFormat
+from .._images import ImageSize, KeyPrefix, OutputFormat
 from .._split import SplitPayload
 
 DEFAULT_PORTRAITS = 5
@@ -20,22 +20,6 @@ MAX_PORTRAITS = 20
 class ProcessPayload(SplitPayload):
     """What `novel.process` takes: the payload of `novel.split`, and options for the cast and
     the portraits."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"source": "uploads/西游记.txt", "novel_id": "xyj", "portraits": 3},
-                {
-                    "text": "第一章 开端\n……",
-                    "model": "gpt-4o-mini",
-                    "max_characters": 20,
-                    "image_model": "fal-ai/flux/dev",
-                    "image_size": "portrait_4_3",
-                    "output_format": "jpeg",
-                },
-            ]
-        }
-    )
 
     model: ModelName | None = Field(
         None, description="Passed to character.extract (default CINEQO_LLM_MODEL)."

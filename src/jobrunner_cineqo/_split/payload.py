@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from .._fields import NovelId, refuse
 from .._novel import DEFAULT_MAX_CHAPTER_CHARS, NovelInput
@@ -10,15 +10,6 @@ from .._novel import DEFAULT_MAX_CHAPTER_CHARS, NovelInput
 
 class SplitPayload(NovelInput):
     """What `novel.split` takes: exactly one of `text` or `source`."""
-
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {"source": "uploads/西游记.txt", "novel_id": "xyj"},
-                {"text": "第一章 开端\n……", "max_chapter_chars": 8000},
-            ]
-        }
-    )
 
     max_chapter_chars: int = Field(
         DEFAULT_MAX_CHAPTER_CHARS,
