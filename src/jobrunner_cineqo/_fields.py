@@ -1,112 +1,96 @@
-"""Validating payload fields by hand (pure), shared by every job's `payload` module.
+"""The payload fields the Cineqo job types share (pure): pydantic types that carry their rules
+and their JSON Schema, for every job's `payload` module.
 
-Every mistake is a `PayloadError` that says which field is wrong and what would be right, so
-the job fails at once and never retries. Unknown keys are refused too: a misspelt option
-(`max_chapter_char`) would otherwise be silently ignored.
+Every payload model derives from `Payload`: unknown keys are refused (a misspelt option,
+`max_chapter_char`, would otherwise be silently ignored), types are strict (`"5"` is not an
+integer, `true` is not a number), and a key set to null is the same as a key left out. A
+payload that breaks a rule fails the job at once, never retried, with a `PayloadError` naming
+the field (the core's `payload=`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, overload
+from typing import Annotated, Any
 
-from jobrunner import PayloadError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from ._storage import StorageKeyError, safe_key
 
-_MODEL = re.compile(r"[^\s\x00-\x1f]{1,200}")
+_MODEL_PATTERN = r"^[^\s\x00-\x1f]{1,200}$"
+_MODEL = re.compile(_MODEL_PATTERN)
+MAX_NOVEL_ID_CHARS = 128
 
 
-def payload_object(job_type: str, payload: Any, allowed: frozenset[str]) -> Mapping[str, Any]:
-    """The payload as a mapping, refusing anything but a JSON object of `allowed` keys."""
-    if not isinstance(payload, dict):
-        raise PayloadError(f"{job_type} payload must be a JSON object, not {kind_of(payload)}")
-    unknown = sorted(set(payload) - allowed)
-    if unknown:
-        raise PayloadError(
-            f"{job_type} payload: unknown keys {unknown}; allowed: {sorted(allowed)}"
-        )
-    return payload
+class Payload(BaseModel):
+    """A Cineqo payload: strict, closed, immutable; null means "not given"."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_absent(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
 
 
-@overload
-def int_field(data: Mapping[str, Any], name: str, default: int, *, low: int, high: int) -> int: ...
+def refuse(message: str) -> PydanticCustomError:
+    """A payload error with exactly this message (the core adds the field and the value)."""
+    return PydanticCustomError("cineqo_payload", message)
 
 
-@overload
-def int_field(
-    data: Mapping[str, Any], name: str, default: None, *, low: int, high: int
-) -> int | None: ...
-
-
-def int_field(
-    data: Mapping[str, Any], name: str, default: int | None, *, low: int, high: int
-) -> int | None:
-    value = data.get(name)
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PayloadError(f"{name!r} must be an integer, not {kind_of(value)}")
-    if not low <= value <= high:
-        raise PayloadError(f"{name!r} must be between {low} and {high}, not {value}")
-    return value
-
-
-def text_field(data: Mapping[str, Any], name: str, *, limit: int) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"{name!r} must be a string, not {kind_of(value)}")
-    value = value.strip()
-    if not value:
-        raise PayloadError(f"{name!r} is empty")
-    if len(value) > limit:
-        raise PayloadError(f"{name!r} is {len(value)} characters, over the limit of {limit}")
-    return value
-
-
-def model_field(data: Mapping[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _MODEL.fullmatch(value):
-        raise PayloadError(f"{name!r} must be a model name without spaces, not {value!r}")
-    return value
-
-
-def novel_id_field(data: Mapping[str, Any]) -> str | None:
-    value = data.get("novel_id")
-    if value is None:
-        return None
+def _novel_id(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str) or "/" in value or len(value) > 128:
-        raise PayloadError("'novel_id' must be a string of at most 128 characters without '/'")
+    if not isinstance(value, str) or "/" in value or len(value) > MAX_NOVEL_ID_CHARS:
+        raise refuse(f"must be a string of at most {MAX_NOVEL_ID_CHARS} characters without '/'")
+    return checked_key(value, "cannot name a storage folder")
+
+
+def checked_key(value: str, what: str = "unsafe storage key") -> str:
+    """`safe_key(value)`, or a payload error saying what is wrong (the value is shown anyway)."""
     try:
         return safe_key(value)
     except StorageKeyError as exc:
-        raise PayloadError(f"'novel_id' cannot name a storage folder: {exc}") from None
+        problem = str(exc).rsplit(": ", 1)[-1]  # "unsafe storage key '…': {problem}"
+        raise refuse(f"{what}: {problem}") from None
 
 
-def key_field(data: Mapping[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"{name!r} must be a storage key, not {kind_of(value)}")
-    try:
-        return safe_key(value)
-    except StorageKeyError as exc:
-        raise PayloadError(f"{name!r}: {exc}") from None
+def _model_name(value: str) -> str:
+    if not _MODEL.fullmatch(value):
+        raise refuse("must be a model name without spaces")
+    return value
 
 
-def kind_of(value: Any) -> str:
-    """How a JSON value is named in messages: "an object", "a number", "null" …"""
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
-    if value is None:
-        return "null"
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
-    return names.get(type(value), type(value).__name__)
+NovelId = Annotated[
+    str,
+    BeforeValidator(_novel_id),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_NOVEL_ID_CHARS, "pattern": "^[^/]+$"},
+                {"type": "integer"},
+            ]
+        }
+    ),
+]
+"""The app's id of the novel (an integer is made a string): the novel's storage folder."""
+
+StorageKey = Annotated[str, AfterValidator(checked_key)]
+"""A relative, `/`-separated storage key, refused if it could escape the storage root."""
+
+ModelName = Annotated[
+    str,
+    AfterValidator(_model_name),
+    WithJsonSchema({"type": "string", "pattern": _MODEL_PATTERN}),
+]
+"""A model's name as a service knows it (`gpt-4o-mini`, `fal-ai/flux/dev`): no spaces."""

@@ -129,8 +129,11 @@ class Cineqo:
             return await runner.wait_for(job_id, timeout=timeout)
 
     async def run_many(self, jobs: list[tuple[str, Any]], *, timeout: float = 60) -> list[Job]:
+        """Enqueue the jobs as a web app does, unchecked (so a bad payload reaches the worker,
+        which must refuse it), run a worker until they are final, and return them."""
         async with self.runner() as runner:
-            ids = [await runner.enqueue(t, p, user_id="u1") for t, p in jobs]
+            async with Runner(self.pg_url, schema=self.schema, worker=False) as app:
+                ids = [await app.enqueue(t, p, user_id="u1") for t, p in jobs]
             return [await runner.wait_for(job_id, timeout=timeout) for job_id in ids]
 
     # -- the job table, read directly ------------------------------------------------------

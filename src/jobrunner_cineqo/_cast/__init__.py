@@ -2,6 +2,6 @@
 (`llm`), the payload (`payload`) and the handler (`handler`)."""
 
 from .handler import JOB_TYPE, register
-from .payload import DEFAULT_MAX_CHARACTERS, ExtractRequest, parse_extract
+from .payload import DEFAULT_MAX_CHARACTERS, ExtractPayload
 
-__all__ = ("DEFAULT_MAX_CHARACTERS", "JOB_TYPE", "ExtractRequest", "parse_extract", "register")
+__all__ = ("DEFAULT_MAX_CHARACTERS", "JOB_TYPE", "ExtractPayload", "register")

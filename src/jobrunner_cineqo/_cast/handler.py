@@ -35,7 +35,7 @@ from .._usage import llm_amounts
 from .chunks import ChapterLike, ChapterText
 from .llm import LLM, CastExtractor, LLMRateLimited, LLMRequestRejected, LLMUnavailable
 from .merge import CastOptions, CastResult
-from .payload import ExtractRequest, parse_extract
+from .payload import ExtractPayload
 
 if TYPE_CHECKING:
     from jobrunner import JobContext, Plugin
@@ -62,6 +62,7 @@ def register(plugin: Plugin, limits: TypeDefaults = EXTRACT_DEFAULTS) -> None:
         global_concurrency=limits.concurrency,
         per_user_concurrency=limits.per_user,
         rate=limits.rate,
+        payload=ExtractPayload,
     )(extract_characters)
 
 
@@ -72,7 +73,7 @@ def story_only(entries: list[T], kind: Callable[[T], str | None]) -> list[T]:
 
 
 async def load_chapters(
-    ctx: JobContext, request: ExtractRequest, storage: Storage, settings: CineqoSettings
+    ctx: JobContext, request: ExtractPayload, storage: Storage, settings: CineqoSettings
 ) -> tuple[Sequence[ChapterLike], str | None]:
     """The chapters to read, numbered as `novel.split` numbers them, and the novel's id."""
     key = request.manifest_key()
@@ -154,9 +155,9 @@ async def extract(
         raise PermanentFailure(str(exc)) from exc
 
 
-async def extract_characters(ctx: JobContext) -> dict[str, Any]:
+async def extract_characters(ctx: JobContext[ExtractPayload]) -> dict[str, Any]:
     """Find a novel's characters with an LLM: merged aliases, mentions, visual prompts."""
-    request = parse_extract(ctx.payload)
+    request = ctx.data
     settings: CineqoSettings = ctx.resource("cineqo_settings")
     storage: Storage = ctx.resource("storage")
     llm: LLM = ctx.resource("openai")

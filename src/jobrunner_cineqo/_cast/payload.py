@@ -4,39 +4,72 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
+from pydantic import Field, field_validator, model_validator
 
-from jobrunner import PayloadError
-
-from .._fields import int_field, key_field, model_field, novel_id_field, payload_object
-from .._novel import NOVEL_KEYS, NovelInput, manifest_key, novel_input
+from .._fields import ModelName, NovelId, StorageKey, refuse
+from .._novel import NovelInput, manifest_key
 
 DEFAULT_MAX_CHARACTERS = 40
-EXTRACT_KEYS = NOVEL_KEYS | {
-    "split_manifest",
-    "split_job_id",
-    "novel_id",
-    "model",
-    "language",
-    "max_characters",
-}
+_SOURCES = ("text", "source", "split_manifest", "split_job_id")
 
 
-@attrs.frozen(kw_only=True)
-class ExtractRequest:
-    """Exactly one of `novel`, `split_manifest` (a manifest key) or `split_job_id`.
+class ExtractPayload(NovelInput):
+    """What `character.extract` takes: exactly one of `text`, `source`, `split_manifest` or
+    `split_job_id`.
 
     `novel_id` is the app's id of the novel, as for every Cineqo job: it names the novel's
     storage folder (where `split_job_id`'s manifest is found; a given `split_manifest` must
     belong to it) and is echoed in the result.
     """
 
-    novel: NovelInput | None = None
-    split_manifest: str | None = None
-    split_job_id: int | None = None
-    novel_id: str | None = None
-    model: str | None = None
-    max_characters: int = DEFAULT_MAX_CHARACTERS
+    split_manifest: StorageKey | None = Field(
+        None,
+        description="The manifest_key of a completed novel.split: reuses its stored chapters.",
+    )
+    split_job_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="A completed novel.split job, whose manifest is found at "
+        "novels/{novel_id or job-<split_job_id>}/manifest.json; add the novel_id that job "
+        "was given, if any.",
+    )
+    novel_id: NovelId | None = Field(
+        None,
+        description="The app's id of the novel: with split_job_id it names the manifest's "
+        "folder; a split_manifest must belong to it; echoed in the result.",
+    )
+    model: ModelName | None = Field(
+        None, description="The LLM to ask (default CINEQO_LLM_MODEL).", examples=["gpt-4o-mini"]
+    )
+    max_characters: int = Field(
+        DEFAULT_MAX_CHARACTERS, ge=1, le=500, description="Keep at most this many characters."
+    )
+    language: None = Field(
+        None,
+        description="Not supported yet (refused): descriptions are written in the novel's "
+        "language and visual_prompt in English.",
+    )
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _no_language(cls, value: Any) -> None:
+        # The prompt layer writes descriptions in the novel's own language and has no switch.
+        raise refuse(
+            "not supported yet; descriptions are written in the novel's language and "
+            "visual_prompt in English"
+        )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ExtractPayload:
+        given = [name for name in _SOURCES if getattr(self, name) is not None]
+        if len(given) != 1:
+            found = f"given: {', '.join(given)}" if given else "none given"
+            raise refuse(
+                "give exactly one of 'text', 'source', 'split_manifest' or 'split_job_id' "
+                f"({found})"
+            )
+        return self
 
     def manifest_key(self) -> str | None:
         """The manifest to read: given, or where `novel.split` job `split_job_id` wrote it."""
@@ -45,30 +78,3 @@ class ExtractRequest:
         if self.split_job_id is not None:
             return manifest_key(self.novel_id or f"job-{self.split_job_id}")
         return None
-
-
-def parse_extract(payload: Any) -> ExtractRequest:
-    data = payload_object("character.extract", payload, EXTRACT_KEYS)
-    given = [k for k in ("text", "source", "split_manifest", "split_job_id") if k in data]
-    if len(given) != 1:
-        found = f"got {', '.join(given)}" if given else "got none"
-        raise PayloadError(
-            "character.extract payload: give exactly one of 'text', 'source', "
-            f"'split_manifest' or 'split_job_id' ({found})"
-        )
-    if data.get("language") is not None:
-        # The prompt layer writes descriptions in the novel's own language and has no switch.
-        raise PayloadError(
-            "character.extract payload: 'language' is not supported yet; descriptions are "
-            "written in the novel's language and visual_prompt in English"
-        )
-    if "encoding" in data and given[0] not in ("text", "source"):
-        raise PayloadError("character.extract payload: 'encoding' applies to 'source' only")
-    return ExtractRequest(
-        novel=novel_input("character.extract", data),
-        split_manifest=key_field(data, "split_manifest"),
-        split_job_id=int_field(data, "split_job_id", None, low=1, high=2**63 - 1),
-        novel_id=novel_id_field(data),
-        model=model_field(data, "model"),
-        max_characters=int_field(data, "max_characters", DEFAULT_MAX_CHARACTERS, low=1, high=500),
-    )

@@ -2,6 +2,6 @@
 the payload (`payload`) and the handler (`handler`)."""
 
 from .handler import JOB_TYPE, register
-from .payload import ImageRequest, parse_image
+from .payload import ImagePayload, ImageSize, KeyPrefix, OutputFormat
 
-__all__ = ("JOB_TYPE", "ImageRequest", "parse_image", "register")
+__all__ = ("JOB_TYPE", "ImagePayload", "ImageSize", "KeyPrefix", "OutputFormat", "register")

@@ -41,7 +41,7 @@ from .fetch import (
     image_key,
     parse_image_result,
 )
-from .payload import ImageRequest, parse_image
+from .payload import ImagePayload
 
 if TYPE_CHECKING:
     import httpx
@@ -70,6 +70,7 @@ def register(plugin: Plugin, limits: TypeDefaults = IMAGE_DEFAULTS) -> None:
         global_concurrency=limits.concurrency,
         per_user_concurrency=limits.per_user,
         rate=limits.rate,
+        payload=ImagePayload,
     )(generate_image)
 
 
@@ -131,7 +132,7 @@ async def store_image(
 
 
 async def generate(
-    ctx: JobContext, request: ImageRequest, model: str, fal: FalImages, poll_interval: float
+    ctx: JobContext, request: ImagePayload, model: str, fal: FalImages, poll_interval: float
 ) -> tuple[str, dict[str, Any]]:
     """The fal request id and its raw result, resuming the request of an earlier attempt."""
     request_id: str | None = ctx.checkpoint.get(REQUEST_ID)
@@ -155,9 +156,9 @@ async def generate(
     return request_id, raw
 
 
-async def generate_image(ctx: JobContext) -> dict[str, Any]:
+async def generate_image(ctx: JobContext[ImagePayload]) -> dict[str, Any]:
     """Generate images with fal.ai and store them; a retry never pays for a second request."""
-    request = parse_image(ctx.payload)
+    request = ctx.data
     settings: CineqoSettings = ctx.resource("cineqo_settings")
     storage: Storage = ctx.resource("storage")
     model = request.model or settings.image_model

@@ -6,38 +6,20 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
-import attrs
-
-from jobrunner import PayloadError
-
-from .._fields import (
-    int_field,
-    kind_of,
-    model_field,
-    novel_id_field,
-    payload_object,
-    text_field,
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
 )
-from .._storage import StorageKeyError, safe_key
 
-OUTPUT_FORMATS = ("jpeg", "png")
-IMAGE_KEYS = frozenset(
-    {
-        "prompt",
-        "negative_prompt",
-        "model",
-        "image_size",
-        "num_images",
-        "seed",
-        "output_format",
-        "key_prefix",
-        "novel_id",
-        "metadata",
-    }
-)
+from .._fields import ModelName, NovelId, Payload, checked_key, refuse
+
 _SIZE_PRESET = re.compile(r"[a-z0-9_]{1,40}")
+_MAX_SIDE = 16384
 _MAX_PROMPT_CHARS = 8000
 _MAX_METADATA_BYTES = 4096
 # With a novel_id (one key segment, at most 255 bytes) this leaves room for
@@ -45,18 +27,88 @@ _MAX_METADATA_BYTES = 4096
 _MAX_PREFIX_BYTES = 512
 
 
-@attrs.frozen(kw_only=True)
-class ImageRequest:
-    prompt: str
-    negative_prompt: str | None = None
-    model: str | None = None
-    image_size: str | dict[str, int] | None = None
-    num_images: int = 1
-    seed: int | None = None
-    output_format: str | None = None
-    key_prefix: str | None = None
-    novel_id: str | None = None  # the app's id of the novel: a folder under the prefix
-    metadata: dict[str, Any] | None = None
+def _key_prefix(value: str) -> str | None:
+    prefix = value.strip("/")
+    if not prefix:
+        return None
+    if len(prefix.encode()) > _MAX_PREFIX_BYTES:
+        raise refuse(f"is longer than {_MAX_PREFIX_BYTES} bytes")
+    return checked_key(prefix)
+
+
+def _image_size(value: Any) -> str | dict[str, int]:
+    if isinstance(value, str) and _SIZE_PRESET.fullmatch(value):
+        return value
+    if isinstance(value, dict) and set(value) == {"width", "height"}:
+        sides = [value["width"], value["height"]]
+        if all(type(side) is int and 1 <= side <= _MAX_SIDE for side in sides):
+            return {"width": value["width"], "height": value["height"]}
+    raise refuse(
+        "must be a preset name such as 'square_hd' or 'landscape_4_3', "
+        'or {"width": W, "height": H} in pixels'
+    )
+
+
+def _metadata(value: dict[str, Any]) -> dict[str, Any]:
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > _MAX_METADATA_BYTES:
+        raise refuse(f"is {size} bytes, over the limit of {_MAX_METADATA_BYTES}")
+    return value
+
+
+_SIDE = {"type": "integer", "minimum": 1, "maximum": _MAX_SIDE}
+Prompt = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=_MAX_PROMPT_CHARS)
+]
+KeyPrefix = Annotated[str, AfterValidator(_key_prefix)]
+ImageSize = Annotated[
+    str | dict[str, int],
+    BeforeValidator(_image_size),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": f"^{_SIZE_PRESET.pattern}$"},
+                {
+                    "type": "object",
+                    "properties": {"width": _SIDE, "height": _SIDE},
+                    "required": ["width", "height"],
+                    "additionalProperties": False,
+                },
+            ]
+        }
+    ),
+]
+OutputFormat = Literal["jpeg", "png"]
+
+
+class ImagePayload(Payload):
+    """What `image.generate` takes: a prompt, and what fal and storage should do with it."""
+
+    prompt: Prompt = Field(description="What to draw (surrounding spaces are dropped).")
+    negative_prompt: Prompt | None = Field(None, description="Passed to models that take one.")
+    model: ModelName | None = Field(
+        None, description="A fal app id (default CINEQO_IMAGE_MODEL).", examples=["fal-ai/flux/dev"]
+    )
+    image_size: ImageSize | None = Field(
+        None,
+        description="A preset name (square_hd, landscape_4_3, …; fal checks the name), or "
+        "{width, height} in pixels.",
+    )
+    num_images: int = Field(1, ge=1, le=4, description="How many images to generate.")
+    seed: int | None = Field(None, ge=0, le=2**53, description="The model's random seed.")
+    output_format: OutputFormat | None = Field(None, description="The images' file format.")
+    key_prefix: KeyPrefix | None = Field(
+        None, description="The storage folder (default images); non-ASCII is fine."
+    )
+    novel_id: NovelId | None = Field(
+        None,
+        description="The app's id of the novel: a folder under the prefix; echoed in the result.",
+    )
+    metadata: Annotated[dict[str, Any], AfterValidator(_metadata)] | None = Field(
+        None,
+        description="Any JSON object of at most 4 KB, echoed in the result (the pipeline names "
+        "the character here).",
+    )
 
     def folder(self, default_prefix: str) -> str:
         """`{key_prefix or default}/{novel_id}`, or the prefix alone without a novel_id."""
@@ -65,78 +117,9 @@ class ImageRequest:
 
     def arguments(self) -> dict[str, Any]:
         """The fal.ai input: only what was given, so the model's own defaults apply."""
-        args: dict[str, Any] = {"prompt": self.prompt, "num_images": self.num_images}
-        optional = {
-            "negative_prompt": self.negative_prompt,
-            "image_size": self.image_size,
-            "seed": self.seed,
-            "output_format": self.output_format,
+        given = {"negative_prompt", "image_size", "seed", "output_format"}
+        return {
+            "prompt": self.prompt,
+            "num_images": self.num_images,
+            **self.model_dump(include=given, exclude_none=True),
         }
-        args.update({name: value for name, value in optional.items() if value is not None})
-        return args
-
-
-def parse_image(payload: Any) -> ImageRequest:
-    data = payload_object("image.generate", payload, IMAGE_KEYS)
-    prompt = text_field(data, "prompt", limit=_MAX_PROMPT_CHARS)
-    if prompt is None:
-        raise PayloadError("image.generate payload: 'prompt' is required")
-    output_format = data.get("output_format")
-    if output_format is not None and output_format not in OUTPUT_FORMATS:
-        raise PayloadError(
-            f"image.generate payload: 'output_format' must be one of {list(OUTPUT_FORMATS)}"
-        )
-    return ImageRequest(
-        prompt=prompt,
-        negative_prompt=text_field(data, "negative_prompt", limit=_MAX_PROMPT_CHARS),
-        model=model_field(data, "model"),
-        image_size=_image_size(data.get("image_size")),
-        num_images=int_field(data, "num_images", 1, low=1, high=4),
-        seed=int_field(data, "seed", None, low=0, high=2**53),
-        output_format=output_format,
-        key_prefix=_key_prefix(data.get("key_prefix")),
-        novel_id=novel_id_field(data),
-        metadata=_metadata(data.get("metadata")),
-    )
-
-
-def _key_prefix(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"'key_prefix' must be a string, not {kind_of(value)}")
-    prefix = value.strip("/")
-    if not prefix:
-        return None
-    if len(prefix.encode()) > _MAX_PREFIX_BYTES:
-        raise PayloadError(f"'key_prefix' is longer than {_MAX_PREFIX_BYTES} bytes")
-    try:
-        return safe_key(prefix)
-    except StorageKeyError as exc:
-        raise PayloadError(f"'key_prefix': {exc}") from None
-
-
-def _image_size(value: Any) -> str | dict[str, int] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and _SIZE_PRESET.fullmatch(value):
-        return value
-    if isinstance(value, dict) and set(value) == {"width", "height"}:
-        sides = [value["width"], value["height"]]
-        if all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 16384 for s in sides):
-            return {"width": value["width"], "height": value["height"]}
-    raise PayloadError(
-        "'image_size' must be a preset name such as 'square_hd' or 'landscape_4_3', "
-        'or {"width": W, "height": H} in pixels'
-    )
-
-
-def _metadata(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise PayloadError(f"'metadata' must be a JSON object, not {kind_of(value)}")
-    size = len(json.dumps(value, ensure_ascii=False).encode())
-    if size > _MAX_METADATA_BYTES:
-        raise PayloadError(f"'metadata' is {size} bytes, over the limit of {_MAX_METADATA_BYTES}")
-    return value

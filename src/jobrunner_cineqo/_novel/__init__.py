@@ -7,7 +7,7 @@ and `marks` for the chapters such a book marks itself); any format in, text and 
 """
 
 from .chapters import DEFAULT_MAX_CHAPTER_CHARS, Chapter, Outline
-from .input import NOVEL_KEYS, NovelInput, novel_input
+from .input import NovelInput
 from .manifest import (
     chapter_entry,
     chapter_key,
@@ -20,7 +20,6 @@ from .reading import read_novel
 
 __all__ = (
     "DEFAULT_MAX_CHAPTER_CHARS",
-    "NOVEL_KEYS",
     "Chapter",
     "Novel",
     "NovelInput",
@@ -29,7 +28,6 @@ __all__ = (
     "chapter_key",
     "load_novel",
     "manifest_key",
-    "novel_input",
     "read_chapter_texts",
     "read_manifest",
     "read_novel",

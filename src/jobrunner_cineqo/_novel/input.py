@@ -4,57 +4,56 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Mapping
-from typing import Any
+from typing import Annotated
 
-import attrs
+from pydantic import AfterValidator, Field, model_validator
 
-from jobrunner import PayloadError
-
-from .._fields import kind_of
-
-NOVEL_KEYS = frozenset({"text", "source", "encoding"})
+from .._fields import Payload, refuse
 
 
-@attrs.frozen(kw_only=True)
-class NovelInput:
-    """Where a novel's text comes from: inline `text`, or a `source` key or path."""
-
-    text: str | None = None
-    source: str | None = None
-    encoding: str | None = None
-
-    def describe(self) -> str:
-        return f"source {self.source!r}" if self.source is not None else "the text"
+def _source(value: str) -> str:
+    if not value.strip():
+        raise refuse("must be a storage key or a file path")
+    return value
 
 
-def novel_input(job_type: str, data: Mapping[str, Any]) -> NovelInput | None:
-    """The novel named by `text` or `source` (and `encoding`) in `data`; None if neither."""
-    has_text, has_source = "text" in data, "source" in data
-    if has_text and has_source:
-        raise PayloadError(f"{job_type} payload: give 'text' or 'source', not both")
-    if not has_text and not has_source:
-        return None
-    encoding = data.get("encoding")
-    if encoding is not None:
-        if has_text:
-            raise PayloadError(f"{job_type} payload: 'encoding' applies to 'source' only")
-        encoding = _encoding(encoding)
-    if has_text:
-        text = data["text"]
-        if not isinstance(text, str):
-            raise PayloadError(f"'text' must be a string, not {kind_of(text)}")
-        return NovelInput(text=text)
-    source = data["source"]
-    if not isinstance(source, str) or not source.strip():
-        raise PayloadError("'source' must be a storage key or a file path")
-    return NovelInput(source=source, encoding=encoding)
-
-
-def _encoding(value: Any) -> str:
-    if not isinstance(value, str):
-        raise PayloadError(f"'encoding' must be a string, not {kind_of(value)}")
+def _encoding(value: str) -> str:
     try:
         return codecs.lookup(value).name
     except LookupError:
-        raise PayloadError(f"'encoding': unknown encoding {value!r}") from None
+        raise refuse(f"unknown encoding {value!r}") from None
+
+
+class NovelInput(Payload):
+    """Where a novel's text comes from: inline `text`, or a `source` key or path (not both)."""
+
+    text: str | None = Field(
+        None, description="The novel itself, for small inputs (a payload is at most 1 MB)."
+    )
+    source: Annotated[str, AfterValidator(_source)] | None = Field(
+        None,
+        description="A text, EPUB or DOCX file: a storage key, or an absolute path or file:// "
+        "URI under CINEQO_ALLOWED_ROOTS.",
+        examples=["uploads/三体.epub"],
+    )
+    encoding: Annotated[str, AfterValidator(_encoding)] | None = Field(
+        None,
+        description="The text file's encoding (gbk, big5, …), skipping detection; with "
+        "`source` only (ignored, with a warning, for EPUB and DOCX).",
+    )
+
+    @model_validator(mode="after")
+    def _one_novel(self) -> NovelInput:
+        if self.text is not None and self.source is not None:
+            raise refuse("give 'text' or 'source', not both")
+        if self.encoding is not None and self.source is None:
+            raise refuse("'encoding' applies to 'source' only")
+        return self
+
+    @property
+    def novel(self) -> NovelInput | None:
+        """The novel's input, or None when neither `text` nor `source` is given."""
+        return self if self.text is not None or self.source is not None else None
+
+    def describe(self) -> str:
+        return f"source {self.source!r}" if self.source is not None else "the text"

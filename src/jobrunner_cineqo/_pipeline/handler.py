@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from jobrunner import PermanentFailure, WaitForChildren
 
 from .. import _cast, _images, _split
-from .payload import ProcessRequest, parse_process
+from .payload import ProcessPayload
 
 if TYPE_CHECKING:
     from jobrunner import Job, JobContext, Plugin
@@ -54,7 +54,7 @@ _SPLIT_SUMMARY = (
 
 def register(plugin: Plugin) -> None:
     """Add the `novel.process` handler to `plugin`."""
-    plugin.handler(JOB_TYPE, timeout=120, max_attempts=3)(process_novel)
+    plugin.handler(JOB_TYPE, timeout=120, max_attempts=3, payload=ProcessPayload)(process_novel)
 
 
 def main_characters(
@@ -71,13 +71,13 @@ def main_characters(
     return chosen, skipped
 
 
-def novel_id_of(request: ProcessRequest, parent_id: int) -> str:
+def novel_id_of(request: ProcessPayload, parent_id: int) -> str:
     """The `novel_id` every child gets: the payload's, or `job-<parent id>`."""
     return request.novel_id or f"job-{parent_id}"
 
 
 def portrait_payload(
-    character: dict[str, Any], request: ProcessRequest, parent_id: int
+    character: dict[str, Any], request: ProcessPayload, parent_id: int
 ) -> dict[str, Any]:
     """Stored at `{key_prefix or "portraits"}/{novel_id}/{image job}/{index}.{ext}`."""
     options = dict(request.portrait_options)
@@ -106,7 +106,7 @@ def _portrait_of(job: Job) -> str | None:
     return metadata.get("character") if isinstance(metadata, dict) else None
 
 
-async def _next_stage(ctx: JobContext, request: ProcessRequest, children: list[Job]) -> None:
+async def _next_stage(ctx: JobContext, request: ProcessPayload, children: list[Job]) -> None:
     """Enqueue what the finished children allow next; return only when everything is done."""
     novel_id = novel_id_of(request, ctx.id)
     splits = _of_type(children, SPLIT)
@@ -135,7 +135,7 @@ async def _next_stage(ctx: JobContext, request: ProcessRequest, children: list[J
         raise WaitForChildren(recheck=RECHECK)
 
 
-def gather(request: ProcessRequest, children: list[Job]) -> dict[str, Any]:
+def gather(request: ProcessPayload, children: list[Job]) -> dict[str, Any]:
     """The pipeline's result from its (all final) children."""
     split = _of_type(children, SPLIT)[0]
     extract = _of_type(children, EXTRACT)[0]
@@ -170,9 +170,9 @@ def gather(request: ProcessRequest, children: list[Job]) -> dict[str, Any]:
     }
 
 
-async def process_novel(ctx: JobContext) -> dict[str, Any]:
+async def process_novel(ctx: JobContext[ProcessPayload]) -> dict[str, Any]:
     """The whole pipeline: novel.split, then character.extract, then one portrait per lead."""
-    request = parse_process(ctx.payload)
+    request = ctx.data
     children = await ctx.children()
     if any(not child.status.is_final for child in children):
         raise WaitForChildren(recheck=RECHECK)

@@ -1,48 +1,62 @@
 """The `novel.process` payload (pure): the split child's payload, and options for the later
-stages. The children's own parsers check their parts now, so a bad option fails the pipeline
-at once rather than a child later."""
+stages. They are the children's own field types, so a bad option fails the pipeline at once
+rather than a child later."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import attrs
+from pydantic import Field
 
-from .. import _cast, _images, _split
-from .._fields import int_field, model_field, novel_id_field, payload_object
+from .._cast import DEFAULT_MAX_CHARACTERS
+from .._fields import ModelName
+from .._images import ImageSize, KeyPrefix, OutputFormat
+from .._split import SplitPayload
 
 DEFAULT_PORTRAITS = 5
 MAX_PORTRAITS = 20
-PORTRAIT_KEYS = frozenset({"image_model", "image_size", "output_format", "key_prefix"})
-PROCESS_KEYS = _split.SPLIT_KEYS | {"model", "max_characters", "portraits"} | PORTRAIT_KEYS
 
 
-@attrs.frozen(kw_only=True)
-class ProcessRequest:
-    """`novel.process`: the split child's payload, and options for the later stages."""
+class ProcessPayload(SplitPayload):
+    """What `novel.process` takes: the payload of `novel.split`, and options for the cast and
+    the portraits."""
 
-    split: dict[str, Any]
-    novel_id: str | None
-    model: str | None
-    max_characters: int
-    portraits: int
-    portrait_options: dict[str, Any]
-
-
-def parse_process(payload: Any) -> ProcessRequest:
-    data = payload_object("novel.process", payload, PROCESS_KEYS)
-    split_data = {k: v for k, v in data.items() if k in _split.SPLIT_KEYS}
-    _split.parse_split(split_data)  # the child would refuse it anyway: say so now, once
-    options = {k: v for k, v in data.items() if k in PORTRAIT_KEYS}
-    image = {"model" if k == "image_model" else k: v for k, v in options.items()}
-    _images.parse_image({"prompt": "check", **image})
-    return ProcessRequest(
-        split=split_data,
-        novel_id=novel_id_field(data),
-        model=model_field(data, "model"),
-        max_characters=int_field(
-            data, "max_characters", _cast.DEFAULT_MAX_CHARACTERS, low=1, high=500
-        ),
-        portraits=int_field(data, "portraits", DEFAULT_PORTRAITS, low=0, high=MAX_PORTRAITS),
-        portrait_options=image,
+    model: ModelName | None = Field(
+        None, description="Passed to character.extract (default CINEQO_LLM_MODEL)."
     )
+    max_characters: int = Field(
+        DEFAULT_MAX_CHARACTERS, ge=1, le=500, description="Passed to character.extract."
+    )
+    portraits: int = Field(
+        DEFAULT_PORTRAITS,
+        ge=0,
+        le=MAX_PORTRAITS,
+        description="How many main characters (the most mentioned) get a portrait.",
+    )
+    image_model: ModelName | None = Field(
+        None, description="Passed to each image.generate as its model."
+    )
+    image_size: ImageSize | None = Field(None, description="Passed to each image.generate.")
+    output_format: OutputFormat | None = Field(None, description="Passed to each image.generate.")
+    key_prefix: KeyPrefix | None = Field(
+        None, description="Passed to each image.generate (default portraits)."
+    )
+
+    @property
+    def split(self) -> dict[str, Any]:
+        """The split child's payload, as given."""
+        return self.model_dump(
+            include=set(SplitPayload.model_fields), exclude_unset=True, exclude_none=True
+        )
+
+    @property
+    def portrait_options(self) -> dict[str, Any]:
+        """The options of each portrait's `image.generate`, as given."""
+        options = self.model_dump(
+            include={"image_model", "image_size", "output_format", "key_prefix"},
+            exclude_unset=True,
+            exclude_none=True,
+        )
+        if "image_model" in options:
+            options["model"] = options.pop("image_model")
+        return options

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .._concurrency import bounded_each
 from .._novel import Chapter, Novel, chapter_entry, chapter_key, manifest_key, read_novel
 from .._outcomes import storage_errors
-from .payload import parse_split
+from .payload import SplitPayload
 
 if TYPE_CHECKING:
     from jobrunner import JobContext, Plugin
@@ -41,6 +41,7 @@ def register(plugin: Plugin) -> None:
         lease=60,
         max_attempts=5,
         requires=("storage", "cineqo_settings"),
+        payload=SplitPayload,
     )(split_novel)
 
 
@@ -78,16 +79,16 @@ def bounded_index(
     return entries, False
 
 
-async def split_novel(ctx: JobContext) -> dict[str, Any]:
+async def split_novel(ctx: JobContext[SplitPayload]) -> dict[str, Any]:
     """Split a novel into chapters: one stored object per chapter, plus a manifest."""
-    request = parse_split(ctx.payload)
+    request = ctx.data
     settings: CineqoSettings = ctx.resource("cineqo_settings")
     storage: Storage = ctx.resource("storage")
     novel_id = request.novel_id or f"job-{ctx.id}"
     ctx.progress(0.0, "reading the novel")
     novel = await read_novel(
         ctx,
-        request.novel,
+        request,
         storage=storage,
         settings=settings,
         max_chapter_chars=request.max_chapter_chars,

@@ -2,34 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import Field, model_validator
 
-import attrs
-
-from jobrunner import PayloadError
-
-from .._fields import int_field, novel_id_field, payload_object
-from .._novel import DEFAULT_MAX_CHAPTER_CHARS, NOVEL_KEYS, NovelInput, novel_input
-
-SPLIT_KEYS = NOVEL_KEYS | {"max_chapter_chars", "novel_id"}
+from .._fields import NovelId, refuse
+from .._novel import DEFAULT_MAX_CHAPTER_CHARS, NovelInput
 
 
-@attrs.frozen(kw_only=True)
-class SplitRequest:
-    novel: NovelInput
-    max_chapter_chars: int = DEFAULT_MAX_CHAPTER_CHARS
-    novel_id: str | None = None
+class SplitPayload(NovelInput):
+    """What `novel.split` takes: exactly one of `text` or `source`."""
 
-
-def parse_split(payload: Any) -> SplitRequest:
-    data = payload_object("novel.split", payload, SPLIT_KEYS)
-    novel = novel_input("novel.split", data)
-    if novel is None:
-        raise PayloadError("novel.split payload: give 'text' (a string) or 'source'")
-    return SplitRequest(
-        novel=novel,
-        max_chapter_chars=int_field(
-            data, "max_chapter_chars", DEFAULT_MAX_CHAPTER_CHARS, low=100, high=10_000_000
-        ),
-        novel_id=novel_id_field(data),
+    max_chapter_chars: int = Field(
+        DEFAULT_MAX_CHAPTER_CHARS,
+        ge=100,
+        le=10_000_000,
+        description="Longer chapters are cut into parts at paragraph boundaries.",
     )
+    novel_id: NovelId | None = Field(
+        None,
+        description="The app's id of the novel (at most 128 characters, no '/'): names its "
+        "storage folder, novels/{novel_id}/ (else novels/job-{job id}/), and is echoed in the "
+        "result.",
+    )
+
+    @model_validator(mode="after")
+    def _a_novel(self) -> SplitPayload:
+        if self.novel is None:
+            raise refuse("give 'text' (a string) or 'source'")
+        return self

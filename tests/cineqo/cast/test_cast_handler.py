@@ -118,7 +118,7 @@ async def test_the_cast_of_xiyouji_from_a_split_job(cineqo: Any) -> None:
     assert all(r.status == "failed" and r.attempts == 1 for r in refused), messages
     assert f"written by job {split.id}, not by novel.split job {split.id + 100}" in messages[0]
     assert f"no novel.split manifest is stored under 'novels/job-{split.id + 100}/" in messages[1]
-    assert "'language' is not supported yet" in messages[2]
+    assert "language: not supported yet" in messages[2]
     cineqo.assert_no_secrets()
 
 
@@ -274,4 +274,4 @@ async def test_novel_id_goes_with_every_source(cineqo: Any) -> None:
         "not to novel_id 'sgyy'"
     )
     assert (unsafe.status, unsafe.attempts) == ("failed", 1)
-    assert "'novel_id' cannot name a storage folder" in unsafe.error
+    assert "novel_id: cannot name a storage folder" in unsafe.error

@@ -107,7 +107,7 @@ async def test_permanent_fal_failures_fail_at_once_with_fals_message(cineqo: Any
         "PermanentFailure: fal submission failed with HTTP 422: image_size: unknown size 'huge'"
     )
     assert nsfw.error.startswith("PermanentFailure: the safety checker flagged images [0]")
-    assert "'num_images' must be between 1 and 4" in bad_payload.error
+    assert "num_images: Input should be less than or equal to 4 (got 5)" in bad_payload.error
     assert bad_model.error.startswith("PayloadError: invalid fal app id 'no-slash'")
     assert not (cineqo.data_dir / "images").exists()
     cineqo.assert_no_secrets()
@@ -200,11 +200,17 @@ async def test_novel_id_is_a_folder_under_the_prefix_and_echoed(cineqo: Any) -> 
 
 def test_image_novel_id_is_checked() -> None:
     from jobrunner import PayloadError
-    from jobrunner_cineqo._images.payload import parse_image
+    from jobrunner_cineqo import plugin
+
+    payload = plugin.handlers["image.generate"].payload
+    assert payload is not None
+
+    def parse_image(data: dict[str, Any]) -> Any:
+        return payload.validate(data, job_type="image.generate")
 
     assert parse_image({"prompt": "p", "novel_id": "xyj"}).folder("images") == "images/xyj"
     assert parse_image({"prompt": "p", "key_prefix": "a/b"}).folder("images") == "a/b"
-    with pytest.raises(PayloadError, match="without '/'"):
+    with pytest.raises(PayloadError, match="novel_id: .* without '/'"):
         parse_image({"prompt": "p", "novel_id": "a/b"})
-    with pytest.raises(PayloadError, match="longer than 255 bytes"):
+    with pytest.raises(PayloadError, match="novel_id: .* longer than 255 bytes"):
         parse_image({"prompt": "p", "novel_id": "长" * 100})

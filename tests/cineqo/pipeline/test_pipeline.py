@@ -144,16 +144,21 @@ async def test_a_failed_portrait_is_reported_and_a_failed_split_fails_the_pipeli
 
 def test_bad_pipeline_options_fail_before_any_child() -> None:
     from jobrunner import PayloadError
-    from jobrunner_cineqo._pipeline.payload import parse_process
+    from jobrunner_cineqo import plugin
 
+    model = plugin.handlers["novel.process"].payload
+    assert model is not None
     for payload, message in [
-        ({"text": "x", "portraits": 99}, "'portraits' must be between 0 and 20"),
-        ({"text": "x", "output_format": "gif"}, "'output_format' must be one of"),
-        ({"text": "x", "image_model": "bad model"}, "'model' must be a model name"),
+        ({"text": "x", "portraits": 99}, "portraits: Input should be less than or equal to 20"),
+        ({"text": "x", "output_format": "gif"}, "output_format: Input should be 'jpeg' or 'png'"),
+        ({"text": "x", "image_model": "bad model"}, "image_model: must be a model name"),
+        ({"text": "x", "image_size": "huge size"}, "image_size: must be a preset name"),
+        ({"text": "x", "key_prefix": "a/../b"}, "key_prefix: unsafe storage key"),
         ({"source": "a.txt", "text": "x"}, "not both"),
+        ({"max_characters": 3}, "give 'text' (a string) or 'source'"),
     ]:
         with pytest.raises(PayloadError, match=re.escape(message)):
-            parse_process(payload)
+            model.validate(payload, job_type="novel.process")
 
 
 def test_main_characters_are_the_most_mentioned_with_a_visual_prompt() -> None:

@@ -14,8 +14,8 @@ from corpus import ALICE, RULIN, XIYOUJI, novel_bytes
 import jobrunner
 import jobrunner_cineqo
 from jobrunner_cineqo._settings import CineqoSettings
+from jobrunner_cineqo._split import SplitPayload
 from jobrunner_cineqo._split.handler import bounded_index
-from jobrunner_cineqo._split.payload import parse_split
 
 pytestmark = pytest.mark.anyio
 
@@ -155,10 +155,10 @@ async def test_bad_input_fails_at_once_with_a_readable_error(cineqo: Any) -> Non
         ({"source": str(cineqo.novels)}, "is not a regular file"),
         ({"text": "正文", "encoding": "gbk"}, "'encoding' applies to 'source' only"),
         ({"source": str(png), "encoding": "klingon"}, "unknown encoding 'klingon'"),
-        ({"text": "正文", "max_chapter_chars": 5}, "between 100 and"),
+        ({"text": "正文", "max_chapter_chars": 5}, "max_chapter_chars: Input should be greater"),
         ({"text": "正文", "novel_id": "a/b"}, "without '/'"),
-        ({"text": "正文", "max_chapter_char": 500}, "unknown keys ['max_chapter_char']"),
-        (["not", "an", "object"], "must be a JSON object"),
+        ({"text": "正文", "max_chapter_char": 500}, "max_chapter_char: Extra inputs are not"),
+        (["not", "an", "object"], "Input should be a JSON object"),
     ]
     jobs = await cineqo.run_many([("novel.split", payload) for payload, _ in cases])
 
@@ -208,11 +208,15 @@ def test_the_result_keeps_a_bounded_chapter_index() -> None:
 
 
 def test_payload_errors_are_permanent() -> None:
+    payload = jobrunner_cineqo.plugin.handlers["novel.split"].payload
+    assert payload is not None
     with pytest.raises(jobrunner.PayloadError, match="not both"):
-        parse_split({"text": "a", "source": "b"})
+        payload.validate({"text": "a", "source": "b"}, job_type="novel.split")
     assert issubclass(jobrunner.PayloadError, ValueError)
-    request = parse_split({"source": "novels/a.txt", "encoding": "GBK", "novel_id": 7})
-    assert (request.novel.encoding, request.novel_id) == ("gbk", "7")
+    request = SplitPayload.model_validate(
+        {"source": "novels/a.txt", "encoding": "GBK", "novel_id": 7}
+    )
+    assert (request.encoding, request.novel_id) == ("gbk", "7")
 
 
 def test_importing_the_plugin_imports_no_sdk() -> None:
