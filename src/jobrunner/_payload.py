@@ -80,7 +80,9 @@ def describe(errors: list[Any], job_type: str) -> str:
         message = error["msg"]
         if error["type"] in _NOT_AN_OBJECT:
             message = "Input should be a JSON object"
-        if error["type"] != "missing":
+        # A rule over the whole payload (a model validator) has no field: its input is the
+        # whole payload, which the message names better than a copy of it would.
+        if error["type"] != "missing" and (where or error["type"] in _NOT_AN_OBJECT):
             message += f" (got {_shown(error.get('input'))})"
         parts.append(f"{where}: {message}" if where else message)
     if len(errors) > _MAX_ERRORS:

@@ -71,6 +71,26 @@ def test_a_long_list_of_errors_is_counted_and_long_values_are_cut():
         model.validate(["not", "an", "object"], job_type="book.print")
 
 
+def test_a_rule_over_the_whole_payload_is_stated_without_a_copy_of_it():
+    from pydantic import model_validator
+
+    class Pair(BaseModel):
+        text: str | None = None
+        source: str | None = None
+
+        @model_validator(mode="after")
+        def one_of(self) -> Pair:
+            if (self.text is None) == (self.source is None):
+                raise ValueError("give 'text' or 'source', not both")
+            return self
+
+    with pytest.raises(PayloadError) as caught:
+        PayloadModel(Pair).validate({"text": "a" * 50, "source": "b"}, job_type="t")
+    assert str(caught.value) == "t payload: Value error, give 'text' or 'source', not both"
+    with pytest.raises(PayloadError, match=r"Input should be a JSON object \(got \[1\]\)"):
+        PayloadModel(Pair).validate([1], job_type="t")
+
+
 def test_a_type_pydantic_cannot_validate_is_refused_when_registered():
     plugin = Plugin("p")
     with pytest.raises(ConfigurationError, match="is not a type pydantic can validate"):
