@@ -1,0 +1,98 @@
+"""The LISTEN connection, which proves it is alive.
+
+Every `check` seconds it sends a notification to a channel of its own
+(`jobrunner_alive_<server pid>`, so no other worker sees it) and must hear it within `answer`
+seconds. When it does not (its packets are being dropped with no reset ever coming, or a
+pooler in transaction mode moved it to another server connection), its socket is shut down
+and `run` raises DatabaseError: the worker then opens a new one, instead of waiting for the
+poll interval for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import psycopg
+from psycopg import sql
+
+from .._backend import Wakeup
+from .._errors import DatabaseError
+from .._secrets import redact
+from ._pool import Connection, sever
+from ._support import _parse_wakeup
+
+
+@attrs.define(eq=False)
+class Listener:
+    connect: Callable[[str], Awaitable[Connection]]
+    url: str
+    channel: str  # where the workers are woken
+    check: float = 10.0  # seconds between proofs of life
+    answer: float = 5.0  # seconds a statement, or our own notification, may take
+
+    async def run(self, wake: Callable[[Wakeup], None]) -> None:
+        """Deliver wake-ups until cancelled; raise DatabaseError when the connection fails
+        or stops answering."""
+        try:
+            conn = await self.connect(self.url)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"cannot LISTEN: {redact(str(exc), self.url)}") from None
+        try:
+            await self._listen_on(conn, wake)
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), self.url)}") from None
+        finally:
+            await conn.close()
+
+    async def _listen_on(self, conn: Connection, wake: Callable[[Wakeup], None]) -> None:
+        alive = f"jobrunner_alive_{conn.info.backend_pid}"
+        await self._bounded(conn, self._listen_to(conn, (self.channel, alive)))
+        wake(Wakeup())  # jobs may have arrived while we were not listening
+        while True:
+            async for note in conn.notifies(timeout=self.check):
+                if note.channel != alive:
+                    wake(_parse_wakeup(note.payload))
+            await self._prove_alive(conn, alive, wake)
+
+    @staticmethod
+    async def _listen_to(conn: Connection, channels: tuple[str, ...]) -> None:
+        for channel in channels:
+            await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+
+    async def _prove_alive(
+        self, conn: Connection, alive: str, wake: Callable[[Wakeup], None]
+    ) -> None:
+        """Notify our own channel and wait to hear it; other notifications are delivered
+        meanwhile as usual."""
+        deadline = time.monotonic() + self.answer
+        await self._bounded(conn, conn.execute("SELECT pg_notify(%s, '')", [alive]))
+        while (left := deadline - time.monotonic()) > 0:
+            async for note in conn.notifies(timeout=left):
+                if note.channel == alive:
+                    return
+                wake(_parse_wakeup(note.payload))
+        sever(conn)
+        raise DatabaseError(
+            f"the LISTEN connection did not hear its own notification within {self.answer:g}s "
+            "(its packets are being dropped, or a pooler moved it): opening a new one"
+        )
+
+    async def _bounded(self, conn: Connection, call: Awaitable[Any]) -> None:
+        """Await `call`, shutting the connection down when no answer came within `answer`."""
+        severed: list[bool] = []
+        timer = asyncio.get_running_loop().call_later(self.answer, sever, conn, severed)
+        try:
+            await call
+        except psycopg.OperationalError:
+            if not severed:
+                raise
+            raise DatabaseError(
+                f"the LISTEN connection got no answer within {self.answer:g}s "
+                "(its packets are being dropped): opening a new one"
+            ) from None
+        finally:
+            timer.cancel()
