@@ -4,17 +4,20 @@ Every `check` seconds it sends a notification to a channel of its own
 (`jobrunner_alive_<server pid>`, so no other worker sees it) and must hear it within `answer`
 seconds. When it does not (its packets are being dropped with no reset ever coming, or a
 pooler in transaction mode moved it to another server connection), its socket is shut down
-and `run` raises DatabaseError: the worker then opens a new one, instead of waiting for the
-poll interval for good.
+and a new connection opened at once, with one warning; the worker no longer waits for the
+poll interval for good. A connection that cannot be opened, or that the server closed, is
+raised as DatabaseError (the worker's outage handling takes over).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import anyio
 import attrs
 import psycopg
 from psycopg import sql
@@ -25,6 +28,12 @@ from .._secrets import redact
 from ._pool import Connection, sever
 from ._support import _parse_wakeup
 
+log = logging.getLogger("jobrunner.postgres")
+
+
+class _Silent(Exception):
+    """The connection gave no sign of life in time (it was shut down)."""
+
 
 @attrs.define(eq=False)
 class Listener:
@@ -33,25 +42,41 @@ class Listener:
     channel: str  # where the workers are woken
     check: float = 10.0  # seconds between proofs of life
     answer: float = 5.0  # seconds a statement, or our own notification, may take
+    _silent: int = attrs.field(default=0, init=False)  # connections silent in a row
 
     async def run(self, wake: Callable[[Wakeup], None]) -> None:
-        """Deliver wake-ups until cancelled; raise DatabaseError when the connection fails
-        or stops answering."""
-        try:
-            conn = await self.connect(self.url)
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(f"cannot LISTEN: {redact(str(exc), self.url)}") from None
-        try:
-            await self._listen_on(conn, wake)
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), self.url)}") from None
-        finally:
-            await conn.close()
+        """Deliver wake-ups until cancelled, replacing a connection that falls silent; raise
+        DatabaseError when one cannot be opened or the server closes it."""
+        while True:
+            try:
+                conn = await self.connect(self.url)
+            except psycopg.OperationalError as exc:
+                raise DatabaseError(f"cannot LISTEN: {redact(str(exc), self.url)}") from None
+            try:
+                await self._listen_on(conn, wake)
+            except _Silent as silent:
+                self._silent += 1
+                if self._silent == 1:  # one warning per spell of silent connections
+                    log.warning(
+                        "the LISTEN connection %s (its packets are being dropped, or a pooler "
+                        "moved it): opening a new one",
+                        silent,
+                        extra={"event": "listen_replaced"},
+                    )
+                else:  # silent again at once (a pooler?): no reconnecting in a tight loop
+                    await anyio.sleep(self.check)
+            except psycopg.OperationalError as exc:
+                raise DatabaseError(
+                    f"LISTEN connection lost: {redact(str(exc), self.url)}"
+                ) from None
+            finally:
+                await conn.close()
 
     async def _listen_on(self, conn: Connection, wake: Callable[[Wakeup], None]) -> None:
         alive = f"jobrunner_alive_{conn.info.backend_pid}"
         await self._bounded(conn, self._listen_to(conn, (self.channel, alive)))
         wake(Wakeup())  # jobs may have arrived while we were not listening
+        await self._prove_alive(conn, alive, wake)
         while True:
             async for note in conn.notifies(timeout=self.check):
                 if note.channel != alive:
@@ -73,13 +98,11 @@ class Listener:
         while (left := deadline - time.monotonic()) > 0:
             async for note in conn.notifies(timeout=left):
                 if note.channel == alive:
+                    self._silent = 0
                     return
                 wake(_parse_wakeup(note.payload))
         sever(conn)
-        raise DatabaseError(
-            f"the LISTEN connection did not hear its own notification within {self.answer:g}s "
-            "(its packets are being dropped, or a pooler moved it): opening a new one"
-        )
+        raise _Silent(f"did not hear its own notification within {self.answer:g}s")
 
     async def _bounded(self, conn: Connection, call: Awaitable[Any]) -> None:
         """Await `call`, shutting the connection down when no answer came within `answer`."""
@@ -90,9 +113,6 @@ class Listener:
         except psycopg.OperationalError:
             if not severed:
                 raise
-            raise DatabaseError(
-                f"the LISTEN connection got no answer within {self.answer:g}s "
-                "(its packets are being dropped): opening a new one"
-            ) from None
+            raise _Silent(f"got no answer within {self.answer:g}s") from None
         finally:
             timer.cancel()
