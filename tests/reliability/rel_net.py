@@ -106,6 +106,7 @@ class Host:
     netns: str
     address: str
     device: str = "eth0"  # its end of the veth, inside the namespace
+    workers: list[WorkerProc] = attrs.field(factory=list)  # killed when the host goes
 
     def run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -145,7 +146,9 @@ class Host:
         cmd = ["ip", "netns", "exec", self.netns, JOBRUNNER, "run", "--plugin", plugin, *args]
         with out.open("wb") as fo, err.open("wb") as fe:
             proc = subprocess.Popen(cmd, env=env, stdout=fo, stderr=fe)
-        return WorkerProc(proc=proc, out=out, err=err)
+        worker = WorkerProc(proc=proc, out=out, err=err)
+        self.workers.append(worker)
+        return worker
 
 
 @attrs.define(eq=False)
@@ -195,6 +198,9 @@ class Lan:
     def remove_hosts(self) -> None:
         """Delete every host's namespace (its veth pair goes with it)."""
         for host in self.hosts:
+            for worker in host.workers:
+                if worker.alive():  # a test that failed half-way
+                    worker.kill()
             _ip("netns", "del", host.netns, check=False)
         self.hosts.clear()
 
@@ -221,6 +227,11 @@ def lan_cluster(lan: Lan) -> Cluster:
 def url_via(url: str, address: str) -> str:
     """`url` with its host (127.0.0.1) replaced by `address`."""
     return url.replace("@127.0.0.1:", f"@{address}:", 1)
+
+
+def url_via_socket(cluster: Cluster, db: str = "postgres") -> str:
+    """The cluster through its Unix socket, which no network namespace cuts off."""
+    return f"postgresql:///{db}?host={cluster.root}&port={cluster.port}&user=postgres"
 
 
 def faketime_lib() -> Path:
