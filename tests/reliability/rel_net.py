@@ -105,6 +105,7 @@ class Host:
 
     netns: str
     address: str
+    outside: str  # its veth's end on the bridge
     device: str = "eth0"  # its end of the veth, inside the namespace
     workers: list[WorkerProc] = attrs.field(factory=list)  # killed when the host goes
 
@@ -158,6 +159,7 @@ class Lan:
     tag: str
     subnet: str  # "10.a.b"
     hosts: list[Host] = attrs.field(factory=list)
+    made: int = 0  # hosts made so far: names are never reused (a deleted one may linger)
 
     @property
     def bridge(self) -> str:
@@ -179,10 +181,13 @@ class Lan:
         return lan
 
     def add_host(self, name: str) -> Host:
-        n = len(self.hosts) + 1
-        netns = f"{PREFIX}{os.getpid()}-{self.tag}-{name}"
-        outside, inside = f"jrv{self.tag}{n}", f"jrp{self.tag}{n}"
-        host = Host(netns=netns, address=f"{self.subnet}.{10 + n}")
+        self.made += 1
+        n = self.made
+        if n > 200:
+            raise RuntimeError("a LAN holds 200 hosts at most")
+        netns = f"{PREFIX}{os.getpid()}-{self.tag}-{name}{n}"
+        outside, inside = f"jrv{self.tag}{n:x}", f"jrp{self.tag}{n:x}"
+        host = Host(netns=netns, address=f"{self.subnet}.{10 + n}", outside=outside)
         _ip("netns", "add", netns)
         self.hosts.append(host)
         _ip("link", "add", outside, "type", "veth", "peer", "name", inside)
@@ -201,6 +206,7 @@ class Lan:
             for worker in host.workers:
                 if worker.alive():  # a test that failed half-way
                     worker.kill()
+            _ip("link", "del", host.outside, check=False)  # and its peer in the namespace
             _ip("netns", "del", host.netns, check=False)
         self.hosts.clear()
 

@@ -110,9 +110,10 @@ class FaultyProxy:
             self._flowing.clear()
 
     async def _freeze(self) -> int:
-        for link in self._links:
-            self._frozen[link].clear()
-        return len(self._links)
+        live = [event for event in self._frozen.values() if event.is_set()]
+        for event in live:
+            event.clear()
+        return len(live)
 
     async def _cut(self) -> int:
         links = list(self._links)

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from rel_net import record, url_via
 from rel_support import migrate, sql, statuses, wait_until, worker_env
 
-JOBS = 150
 HOSTS = ("a", "b", "c")
 
 
+@pytest.mark.parametrize(
+    "jobs", [pytest.param(150, id="small"), pytest.param(5000, id="long", marks=pytest.mark.slow)]
+)
 def test_workers_on_three_hosts_share_the_queue_over_the_network(
-    lan_pg, lan_schema, hosts, site, logs
+    lan_pg, lan_schema, hosts, site, logs, jobs
 ):
     local = lan_pg.url()
     remote = url_via(local, hosts.gateway)
@@ -27,7 +30,7 @@ def test_workers_on_three_hosts_share_the_queue_over_the_network(
         local,
         f'INSERT INTO "{lan_schema}".job (type, payload) '
         "SELECT 'chaos.work', json_build_object('ms', 20 + i %% 30) FROM generate_series(1, %s) i",
-        [JOBS],
+        [jobs],
     )
     made = [hosts.add_host(name) for name in HOSTS]
     root_addresses = subprocess.run(
@@ -48,13 +51,15 @@ def test_workers_on_three_hosts_share_the_queue_over_the_network(
         return seen
 
     wait_until(lambda: clients() >= {h.address for h in made}, 60, "every host to connect")
-    wait_until(lambda: statuses(local, lan_schema) == {"completed": JOBS}, 120, "every job")
+    wait_until(
+        lambda: statuses(local, lan_schema) == {"completed": jobs}, 60 + jobs / 20, "every job"
+    )
     codes = [w.stop() for w in workers]
     assert codes == [0, 0, 0], [w.stderr() for w in workers]
     by_pid = dict(sql(local, f'SELECT pid, count(*) FROM "{lan_schema}".side GROUP BY pid'))
-    record("hosts", hosts=len(made), jobs=JOBS, jobs_by_host=sorted(by_pid.values()))
+    record("hosts", hosts=len(made), jobs=jobs, jobs_by_host=sorted(by_pid.values()))
     assert set(by_pid) == {w.pid for w in workers}, "each host ran jobs"
     once = sql(local, f'SELECT count(*), count(DISTINCT job_id) FROM "{lan_schema}".side')
-    assert once == [(JOBS, JOBS)], "every job ran exactly once"
+    assert once == [(jobs, jobs)], "every job ran exactly once"
     # (127.0.0.1 is this test's own connections: a host's loopback is its own.)
     assert seen - {"127.0.0.1"} == {h.address for h in made}, "the hosts came over their veths"
