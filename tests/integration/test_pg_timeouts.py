@@ -54,3 +54,30 @@ async def test_a_statement_without_an_answer_in_time_gives_up_its_connection(pg_
         assert await backend._pool.run(one, bounded=False) == 1
     finally:
         await backend.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_live_listener_proves_itself_and_delivers_wakeups(pg_url, caplog):
+    import anyio
+    import psycopg
+
+    from jobrunner._postgres._listen import Listener
+
+    woken: list[object] = []
+    connections = 0
+
+    async def connect(url):
+        nonlocal connections
+        connections += 1
+        return await psycopg.AsyncConnection.connect(url, autocommit=True)
+
+    listener = Listener(connect=connect, url=pg_url, channel="jr_test_live", check=0.2, answer=2)
+    with anyio.move_on_after(1.5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(listener.run, woken.append)
+            await anyio.sleep(0.5)
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+                await conn.execute("NOTIFY jr_test_live")
+    assert connections == 1, "several proofs of life, one connection"
+    assert len(woken) == 2, "the wake-up on connecting and the notification, not the proofs"
+    assert "LISTEN connection" not in caplog.text

@@ -12,6 +12,7 @@ raised as DatabaseError (the worker's outage handling takes over).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -96,11 +97,13 @@ class Listener:
         deadline = time.monotonic() + self.answer
         await self._bounded(conn, conn.execute("SELECT pg_notify(%s, '')", [alive]))
         while (left := deadline - time.monotonic()) > 0:
-            async for note in conn.notifies(timeout=left):
-                if note.channel == alive:
-                    self._silent = 0
-                    return
-                wake(_parse_wakeup(note.payload))
+            # Closed on return: the generator holds the connection's lock while open.
+            async with contextlib.aclosing(conn.notifies(timeout=left)) as notes:
+                async for note in notes:
+                    if note.channel == alive:
+                        self._silent = 0
+                        return
+                    wake(_parse_wakeup(note.payload))
         sever(conn)
         raise _Silent(f"did not hear its own notification within {self.answer:g}s")
 
