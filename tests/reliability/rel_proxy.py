@@ -101,6 +101,7 @@ class FaultyProxy:
         await self._cut()
         if self._server is not None:
             self._server.close()
+        await asyncio.sleep(0.1)  # the cut links' tasks end before the loop stops
 
     async def _set_flowing(self, flowing: bool) -> None:
         assert self._flowing is not None
