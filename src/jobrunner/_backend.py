@@ -122,6 +122,10 @@ class JobFilter:
 class Backend(SchemaStore, Protocol):
     """A job store. Implementations: `PostgresBackend`, `SQLiteBackend`."""
 
+    #: Seconds a statement may wait for an answer before its connection is abandoned (None:
+    #: no bound); a worker sets it from its leases. SQLite, on a local file, ignores it.
+    statement_timeout: float | None
+
     @property
     def description(self) -> str:
         """Where the jobs live, safe to log (no password)."""

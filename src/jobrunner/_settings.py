@@ -164,6 +164,14 @@ class Settings:
         env="JOBRUNNER_PREPARE",
         parse=parse_bool,
     )
+    statement_timeout: float | None = _option(
+        None,
+        "PostgreSQL: seconds a worker's statement may wait for an answer before its "
+        "connection is dropped and a new one opened (a network that silently drops "
+        "packets). Unset: a third of the shortest lease of the worker's job types, 5s to 30s.",
+        env="JOBRUNNER_STATEMENT_TIMEOUT",
+        parse=parse_duration,
+    )
     shutdown_timeout: float = _option(
         30.0,
         "On SIGTERM, seconds running jobs get to finish before they are handed back.",
@@ -291,6 +299,8 @@ class Settings:
             )
         if self.poll_interval is not None and self.poll_interval <= 0:
             raise ConfigurationError("poll_interval must be positive")
+        if self.statement_timeout is not None and self.statement_timeout <= 0:
+            raise ConfigurationError("statement_timeout must be positive")
         if not self.table or len(self.table.encode()) > MAX_TABLE_BYTES:
             # Index, trigger and companion-table names add a suffix to the table's, and
             # PostgreSQL cuts identifiers at 63 bytes.

@@ -54,6 +54,7 @@ from ._services import (
     Service,
     UsageWriter,
     run_service,
+    shortest,
 )
 from ._settings import Settings
 from ._status import FINAL_OUTCOMES, OutcomeKind
@@ -71,6 +72,13 @@ async def _later(delay: float, service: Service) -> None:
     """Run `service` from its next round on (its first already ran)."""
     await anyio.sleep(delay)
     await run_service(service)
+
+
+def statement_timeout_for(leases: Mapping[str, float]) -> float:
+    """A third of the shortest lease (a renewal that gets no answer is abandoned in time to
+    try again before the lease runs out), kept between 5 s (a busy server is not a dead one)
+    and 30 s."""
+    return min(max(shortest(leases) / 3, 5.0), 30.0)
 
 
 def new_worker_id() -> str:
@@ -113,6 +121,12 @@ class Worker:
 
     def __attrs_post_init__(self) -> None:
         settings = self.settings
+        if settings.statement_timeout is not None:
+            self.backend.statement_timeout = settings.statement_timeout
+        elif self.backend.statement_timeout is None:
+            self.backend.statement_timeout = statement_timeout_for(
+                {h.type: h.lease for h in self.handlers.values()}
+            )
         self._observing = type(self.observer) is not Observer  # skip no-op calls per job
         self.outage = Outage(
             max_delay=settings.error_retry_delay, on_failure=self.observer.loop_error

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from rel_cluster import Cluster, create_cluster
+from rel_net import Lan, lan_cluster, need_netns
 from rel_support import FULL, install_plugins, sql
 
 
@@ -63,3 +64,42 @@ def logs(tmp_path: Path) -> Path:
     path = tmp_path / "logs"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def lan() -> Iterator[Lan]:
+    """A bridge in the root namespace for the hosts of one test at a time (see rel_net)."""
+    need_netns()
+    made = Lan.create()
+    try:
+        yield made
+    finally:
+        made.destroy()
+
+
+@pytest.fixture(scope="session")
+def lan_pg(lan: Lan) -> Iterator[Cluster]:
+    """A private PostgreSQL listening on 127.0.0.1 and on the bridge's address."""
+    made = lan_cluster(lan)
+    try:
+        yield made
+    finally:
+        made.destroy()
+
+
+@pytest.fixture
+def lan_schema(lan_pg: Cluster) -> Iterator[str]:
+    if not lan_pg.running():
+        lan_pg.start()
+    name = f"n_{uuid.uuid4().hex[:10]}"
+    yield name
+    sql(lan_pg.url(), f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def hosts(lan: Lan) -> Iterator[Lan]:
+    """The LAN, whose hosts (`hosts.add_host(name)`) are removed after the test, pass or fail."""
+    try:
+        yield lan
+    finally:
+        lan.remove_hosts()

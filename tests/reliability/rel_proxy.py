@@ -8,6 +8,8 @@ It runs its own asyncio loop in a thread, so tests control it from plain synchro
         proxy.resume()   # deliver what was held, carry on
         proxy.cut()      # reset every open connection
         proxy.refuse()   # ...and reset new ones too, until resume()
+        proxy.freeze()   # half-open: open connections go silent for good (never closed,
+                         # never reset); new ones pass
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FaultyProxy:
         self._flowing: asyncio.Event | None = None
         self._refusing = False
         self._links: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._frozen: dict[tuple[asyncio.StreamWriter, asyncio.StreamWriter], asyncio.Event] = {}
         self._server: asyncio.Server | None = None
 
     # -- control (called from the test's thread) ------------------------------------------
@@ -64,6 +67,12 @@ class FaultyProxy:
         self._refusing = False
         self._call(self._set_flowing(True))
 
+    def freeze(self) -> int:
+        """Make every open connection half-open: nothing more is forwarded on it, in either
+        direction, and it is neither closed nor reset (a NAT that forgot it, a database that
+        failed over); new connections pass. Returns how many were frozen."""
+        return int(self._call(self._freeze()))
+
     def cut(self) -> int:
         """Reset every open connection; returns how many were cut."""
         return int(self._call(self._cut()))
@@ -92,6 +101,7 @@ class FaultyProxy:
         await self._cut()
         if self._server is not None:
             self._server.close()
+        await asyncio.sleep(0.1)  # the cut links' tasks end before the loop stops
 
     async def _set_flowing(self, flowing: bool) -> None:
         assert self._flowing is not None
@@ -100,11 +110,19 @@ class FaultyProxy:
         else:
             self._flowing.clear()
 
+    async def _freeze(self) -> int:
+        live = [event for event in self._frozen.values() if event.is_set()]
+        for event in live:
+            event.clear()
+        return len(live)
+
     async def _cut(self) -> int:
         links = list(self._links)
         for client, server in links:
             for writer in (client, server):
                 writer.transport.abort()
+        for live in self._frozen.values():
+            live.set()  # a frozen link's pumps wake up to find it closed
         self._links.clear()
         return len(links)
 
@@ -120,22 +138,31 @@ class FaultyProxy:
             return
         link = (writer, up_writer)
         self._links.add(link)
+        live = self._frozen[link] = asyncio.Event()
+        live.set()
         try:
-            await asyncio.gather(self._pump(reader, up_writer), self._pump(up_reader, writer))
+            await asyncio.gather(
+                self._pump(reader, up_writer, live), self._pump(up_reader, writer, live)
+            )
         finally:
             self._links.discard(link)
+            self._frozen.pop(link, None)
             for w in link:
                 w.transport.abort()
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, live: asyncio.Event
+    ) -> None:
         assert self._flowing is not None
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while True:
                 await self._flowing.wait()
+                await live.wait()  # frozen: for good
                 data = await reader.read(CHUNK)
                 if not data:
                     break
                 await self._flowing.wait()  # read during a stall: hold it until resume
+                await live.wait()
                 writer.write(data)
                 await writer.drain()
         writer.close()

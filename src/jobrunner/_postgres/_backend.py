@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, LiteralString
 
 import attrs
-import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -24,23 +23,23 @@ from .._backend import (
     Wakeup,
     WorkerInfo,
 )
-from .._errors import ConfigurationError, DatabaseError, JobNotFound, QueryError, SchemaError
+from .._errors import ConfigurationError, JobNotFound, QueryError, SchemaError
 from .._job import COLUMNS, Job, NewJob
 from .._schema import Migration, SchemaState
-from .._secrets import mask_url, redact
+from .._secrets import mask_url
 from .._sql import load_blocks, load_migrations, table_names
 from .._status import JobStatus, OutcomeKind
 from .._version import __version__
 from ._claimed import ClaimedJob, raw_columns
 from ._controls import Controls
 from ._dashboard import DashboardReads
+from ._listen import Listener
 from ._pool import Connection, Pool
 from ._support import (
     COLUMN_TYPES,
     _float,
     _insert_many_params,
     _int_array,
-    _parse_wakeup,
     _render,
 )
 
@@ -66,6 +65,8 @@ class PostgresBackend(Controls, DashboardReads):
     prepare: bool = True
     connect_timeout: float = 5.0
     listen_url: str | None = None  # where to LISTEN, when not `url` (e.g. past a pooler)
+    listen_check: float = 10.0  # seconds between the LISTEN connection's proofs of life
+    listen_answer: float = 5.0  # seconds its own notification may take to come back
     _pool: Pool = attrs.field(init=False)
     _queries: dict[str, LiteralString] = attrs.field(factory=dict, init=False)
     _names: dict[str, sql.Composable] = attrs.field(factory=dict, init=False)
@@ -117,6 +118,16 @@ class PostgresBackend(Controls, DashboardReads):
     def default_poll_interval(self) -> float:
         return 10.0
 
+    @property
+    def statement_timeout(self) -> float | None:
+        """Seconds a statement may wait for an answer before its connection is abandoned
+        (None: no bound). Bulk inserts and migrations are never bounded."""
+        return self._pool.statement_timeout
+
+    @statement_timeout.setter
+    def statement_timeout(self, seconds: float | None) -> None:
+        self._pool.statement_timeout = seconds
+
     # -- lifecycle -----------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -164,7 +175,7 @@ class PostgresBackend(Controls, DashboardReads):
 
     async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
         lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
-        await self._pool.run(lambda conn: self._apply(conn, lock_key, plan))
+        await self._pool.run(lambda conn: self._apply(conn, lock_key, plan), bounded=False)
 
     async def _apply(
         self, conn: Connection, lock_key: int, plan: Callable[[set[int]], list[Migration]]
@@ -192,7 +203,9 @@ class PostgresBackend(Controls, DashboardReads):
             return []
         if connection is not None:  # the caller's, in the caller's transaction
             return await self._insert(connection, jobs, max_payload_bytes)
-        return await self._pool.run(lambda conn: self._insert(conn, jobs, max_payload_bytes))
+        return await self._pool.run(
+            lambda conn: self._insert(conn, jobs, max_payload_bytes), bounded=False
+        )
 
     async def _insert(self, conn: Any, jobs: Sequence[NewJob], max_payload_bytes: int) -> list[int]:
         """One statement for the jobs without a key, one per job with one (each returns the
@@ -392,19 +405,13 @@ class PostgresBackend(Controls, DashboardReads):
         await self._fetch("job_notify", {"channel": self.channel, "payload": payload})
 
     async def listen(self, wake: Callable[[Wakeup], None]) -> None:
-        url = self.listen_url or self.url
-        try:
-            conn = await self._pool.connect_direct(url)
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(f"cannot LISTEN: {redact(str(exc), url)}") from None
-        try:
-            async with conn:
-                await conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
-                wake(Wakeup())  # jobs may have arrived while we were not listening
-                async for note in conn.notifies():
-                    wake(_parse_wakeup(note.payload))
-        except psycopg.OperationalError as exc:
-            raise DatabaseError(f"LISTEN connection lost: {redact(str(exc), url)}") from None
+        await Listener(
+            connect=self._pool.connect_direct,
+            url=self.listen_url or self.url,
+            channel=self.channel,
+            check=self.listen_check,
+            answer=self.listen_answer,
+        ).run(wake)
 
     async def job_overdue(self) -> tuple[int, float | None]:
         """(running jobs with an expired lease, seconds the longest-running job has run)."""

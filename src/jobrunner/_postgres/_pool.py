@@ -9,17 +9,28 @@ connection, where that name is unknown or belongs to another client: the server 
 preparation off for the whole pool, with one warning, and the unit of work is run again
 (the failed statement had not run). `prepare=False` (`JOBRUNNER_PREPARE=false`) starts
 that way.
+
+A connection whose packets are silently dropped (a NAT that forgot it, a database that failed
+over: no reset ever comes) would leave a statement waiting for good. So every connection asks
+for TCP keepalives and a TCP user timeout (unless the URL sets its own), and with
+`statement_timeout` set a unit of work that gets no answer in time has its socket shut down:
+psycopg then fails it at once, the pool drops that connection and opens a fresh one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import math
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._errors import DatabaseError, QueryError, SchemaError
@@ -45,6 +56,43 @@ def _collision(exc: psycopg.Error) -> bool:
     return isinstance(exc, psycopg.errors.ProtocolViolation) and "prepared statement" in str(exc)
 
 
+# TCP settings of every connection, unless its URL names them: a silent peer is noticed
+# within about idle + interval * count seconds, and data unacknowledged for
+# tcp_user_timeout (ms) ends the connection.
+TCP_DEFAULTS = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
+def tcp_defaults(url: str) -> dict[str, Any]:
+    """The TCP settings the URL leaves to us (a URL libpq cannot parse gets none: libpq
+    itself reports what is wrong with it when connecting)."""
+    try:
+        given = conninfo_to_dict(url)
+    except psycopg.Error:
+        return {}
+    if str(given.get("host", "")).startswith("/"):
+        return {}  # a Unix socket: no TCP
+    return {k: v for k, v in TCP_DEFAULTS.items() if k not in given}
+
+
+def sever(conn: Connection, severed: list[bool] | None = None) -> None:
+    """Shut the connection's socket down (both ways), so whatever waits on it fails now
+    instead of waiting for an answer that cannot come. Nothing waits for the network."""
+    if severed is not None:
+        severed.append(True)
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.Error:
+        return  # closed already
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _translate(exc: psycopg.Error, url: str) -> Exception:
     if isinstance(exc, psycopg.errors.UndefinedTable):
         return SchemaError(
@@ -65,6 +113,9 @@ class Pool:
     size: int = 10
     prepare: bool = True
     connect_timeout: float = 5.0
+    #: Seconds a unit of work may wait for PostgreSQL before its connection is abandoned;
+    #: None: no bound (set by a worker, from its leases).
+    statement_timeout: float | None = None
     _pool: AsyncConnectionPool[Connection] | None = attrs.field(default=None, init=False)
 
     @property
@@ -75,7 +126,11 @@ class Pool:
     async def open(self) -> None:
         if self._pool is not None:
             return
-        kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": self.connect_seconds}
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "connect_timeout": self.connect_seconds,
+            **tcp_defaults(self.url),
+        }
         if not self.prepare:
             kwargs["prepare_threshold"] = None
         self._pool = AsyncConnectionPool(
@@ -95,15 +150,18 @@ class Pool:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    async def run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+    async def run(self, work: Callable[[Connection], Awaitable[T]], *, bounded: bool = True) -> T:
         """`await work(connection)` with a pooled connection; psycopg's errors become
-        jobrunner's. Run again, unprepared, when prepared statements collide."""
+        jobrunner's. Run again, unprepared, when prepared statements collide. `bounded`:
+        within `statement_timeout` (off for work whose size the caller decides, such as
+        migrations and bulk inserts)."""
+        limit = self.statement_timeout if bounded else None
         try:
-            return await self._run(work)
+            return await self._run(work, limit)
         except _PreparedStatementsCollide:
-            return await self._run(work)
+            return await self._run(work, limit)
 
-    async def _run(self, work: Callable[[Connection], Awaitable[T]]) -> T:
+    async def _run(self, work: Callable[[Connection], Awaitable[T]], limit: float | None) -> T:
         # getconn/putconn rather than the pool's `connection()`: that context manager (and the
         # connection's own, inside it) costs more than the statement's Python side. A
         # connection returned mid-transaction or mid-query is rolled back or closed by the
@@ -112,19 +170,30 @@ class Pool:
             await self.open()
         pool = self._pool
         assert pool is not None
+        timer: asyncio.TimerHandle | None = None
+        severed: list[bool] = []
         try:
             conn = await pool.getconn()
             try:
                 if not self.prepare:
                     conn.prepare_threshold = None
+                if limit is not None:
+                    timer = asyncio.get_running_loop().call_later(limit, sever, conn, severed)
                 return await work(conn)
             finally:
+                if timer is not None:
+                    timer.cancel()
                 await pool.putconn(conn)
         except PoolTimeout:
             raise DatabaseError(
                 f"PostgreSQL is unreachable: {redact(await self._why_unreachable(), self.url)}"
             ) from None
         except psycopg.Error as exc:
+            if severed:
+                raise DatabaseError(
+                    f"PostgreSQL did not answer within {limit:g}s: the connection was "
+                    "abandoned (a network that drops packets, or an overloaded server)"
+                ) from None
             if not _collision(exc):
                 raise _translate(exc, self.url) from None
             if not self.prepare:
@@ -141,8 +210,9 @@ class Pool:
 
     async def connect_direct(self, url: str | None = None) -> Connection:
         """A connection of its own, outside the pool (e.g. for LISTEN)."""
+        url = url or self.url
         return await psycopg.AsyncConnection.connect(
-            url or self.url, autocommit=True, connect_timeout=self.connect_seconds
+            url, autocommit=True, connect_timeout=self.connect_seconds, **tcp_defaults(url)
         )
 
     async def _why_unreachable(self) -> str:

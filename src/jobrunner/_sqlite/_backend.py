@@ -74,6 +74,7 @@ class SQLiteBackend(Controls, DashboardReads):
     busy_timeout: float = 30.0
     listen_interval: float = 0.05
     allow_other_tables: bool = False
+    statement_timeout: float | None = None  # a local file: nothing to time out (busy_timeout)
     _db: ThreadedConnection = attrs.field(init=False)
     _queries: dict[str, str] = attrs.field(factory=dict, init=False)
     _schema: Schema = attrs.field(init=False)
