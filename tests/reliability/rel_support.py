@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import attrs
 import psycopg
 
-from jr_support import JOBRUNNER, write_plugin_dist
+from jr_support import JOBRUNNER, REPO, write_plugin_dist
 
 PLUGINS_DIR = Path(__file__).resolve().parent / "plugins"
 # (plugin name, module under plugins/): each is installed as a fake distribution.
@@ -151,3 +151,75 @@ def statuses(url: str, schema: str, table: str = "job") -> dict[str, int]:
 def migrate(env: Mapping[str, str]) -> None:
     done = jr(env, "migrate")
     assert done.returncode == 0, done.stderr
+
+
+# -- earlier releases -----------------------------------------------------------------------
+
+MIGRATIONS = REPO / "src" / "jobrunner" / "_postgres" / "migrations"
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(message: str) -> None:
+    """Skip a test for a missing tool or history; with CI=true fail instead."""
+    import pytest
+
+    if CI:
+        pytest.fail(message + " (CI=true: failing, not skipping)")
+    pytest.skip(message)
+
+
+def release_before(migration: str) -> str | None:
+    """The commit just before `migration` (a file under the PostgreSQL migrations) was added
+    on the main line: the release whose workers run while that migration is applied. None
+    when git or the history is not there (a tarball, a shallow clone)."""
+    path = str((MIGRATIONS / migration).relative_to(REPO))
+    try:
+        found = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(REPO),
+                "log",
+                "--first-parent",
+                "--diff-filter=A",
+                "--format=%H",
+                "--",
+                path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.split()
+        if not found:
+            return None
+        parent = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--verify", "--quiet", f"{found[-1]}^1"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parent or None
+
+
+def export_release(commit: str, into: Path) -> Path:
+    """Write `src/` of `commit` under `into`; returns the directory to put on PYTHONPATH
+    (its `jobrunner` package then shadows the installed one, whose dependencies it uses)."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", commit, "src"],
+        capture_output=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, timeout=120, check=True)
+    return into / "src"
+
+
+def with_release(env: Mapping[str, str], src: Path) -> dict[str, str]:
+    """`env` with the release at `src` first on PYTHONPATH (the suite's plugins stay visible)."""
+    path = env.get("PYTHONPATH", "")
+    return {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(src), path]))}
