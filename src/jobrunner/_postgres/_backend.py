@@ -34,6 +34,7 @@ from .._version import __version__
 from ._claimed import ClaimedJob, raw_columns
 from ._controls import Controls
 from ._dashboard import DashboardReads
+from ._migrate import apply_each
 from ._pool import Connection, Pool
 from ._support import (
     COLUMN_TYPES,
@@ -162,26 +163,28 @@ class PostgresBackend(Controls, DashboardReads):
             columns={row["column_name"]: row["data_type"] for row in found} or None,
         )
 
-    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
+    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> list[Migration]:
         lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
-        await self._pool.run(lambda conn: self._apply(conn, lock_key, plan))
+        setup: list[sql.Composed | LiteralString] = [
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)),
+            self._queries["migrations_create"],
+        ]
 
-    async def _apply(
-        self, conn: Connection, lock_key: int, plan: Callable[[set[int]], list[Migration]]
-    ) -> None:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
-            await conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+        def record(m: Migration) -> tuple[LiteralString, dict[str, Any]]:
+            params = {"version": m.version, "name": m.name, "by": __version__}
+            return self._queries["migration_record"], params
+
+        return await self._pool.run(
+            lambda conn: apply_each(
+                conn,
+                lock_key=lock_key,
+                setup=setup,
+                applied_query=self._queries["migrations_applied"],
+                record=record,
+                plan=plan,
+                table=f'"{self.schema}"."{self.table}"',
             )
-            await conn.execute(self._queries["migrations_create"])
-            cur = await conn.execute(self._queries["migrations_applied"])
-            for migration in plan({row[0] for row in await cur.fetchall()}):
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    self._queries["migration_record"],
-                    {"version": migration.version, "name": migration.name, "by": __version__},
-                )
+        )
 
     # -- enqueue -------------------------------------------------------------------------
 
