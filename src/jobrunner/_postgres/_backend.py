@@ -264,6 +264,7 @@ class PostgresBackend(Controls, DashboardReads):
             return set()
         if all(o.kind is OutcomeKind.COMPLETED and o.result_json is None for o in outcomes):
             return await self._complete_many(worker, outcomes)
+        parked = [o.id for o in outcomes if o.kind is OutcomeKind.WAITING]
         return await self._ids(
             "job_finish_many",
             {
@@ -280,6 +281,7 @@ class PostgresBackend(Controls, DashboardReads):
                 "worker": worker,
             },
             binary=True,
+            parked=parked,
         )
 
     async def _complete_many(self, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
@@ -292,13 +294,27 @@ class PostgresBackend(Controls, DashboardReads):
             },
         )
 
-    async def _ids(self, name: str, params: dict[str, Any], *, binary: bool = False) -> set[int]:
-        """The ids a batch update returns; planned for the batch at hand (never prepared)."""
+    async def _ids(
+        self,
+        name: str,
+        params: dict[str, Any],
+        *,
+        binary: bool = False,
+        parked: Sequence[int] = (),
+    ) -> set[int]:
+        """The ids a batch update returns (planned for the batch at hand, never prepared);
+        then, when the batch parked parents or ended children, job_wake_parents."""
         query = self._queries[name]
 
         async def run(conn: Connection) -> set[int]:
             cur = await conn.execute(query, params, binary=binary, prepare=False)
-            return {row[0] for row in await cur.fetchall()}
+            rows = await cur.fetchall()
+            ids = {row[0] for row in rows}
+            waiting = {row[1] for row in rows if row[1] is not None}
+            waiting.update(i for i in parked if i in ids)
+            if waiting:  # the batch has committed (autocommit): a fresh snapshot
+                await conn.execute(self._queries["job_wake_parents"], {"ids": sorted(waiting)})
+            return ids
 
         return await self._pool.run(run)
 
