@@ -6,7 +6,8 @@ and the database is restarted under them.
 Sampled from the table every few milliseconds and read back at the end:
 
 - the global concurrency and the per-user limit are never exceeded (a killed worker's jobs
-  count as running until they are rescued), and no 1 s window holds more starts than the rate;
+  count as running until they are rescued), and no 1 s window holds more starts than the rate
+  (the schedule's ticks are jobs of the rate-limited type too);
 - no two jobs with one key are ever alive at once, and each tick of the schedule has one job;
 - every job ends completed: nothing lost, failed or stuck.
 """
@@ -152,7 +153,9 @@ def test_limits_keys_and_schedules_hold_through_kill_9_and_a_database_restart(
     ):
         done = jr(env, "limits", "set", *args)
         assert done.returncode == 0, done.stderr
-    done = jr(env, "schedules", "add", "tick", "--every", "1s", "--type", "diag.noop")
+    # The ticks' jobs may be retried: a tick held by a killed worker runs again once its lease
+    # ends (diag.noop, of one attempt, would end failed with LeaseExpired, as documented).
+    done = jr(env, "schedules", "add", "tick", "--every", "1s", "--type", "limits.quick")
     assert done.returncode == 0, done.stderr
     workers = [_start(env, logs, f"w{i}") for i in range(3)]
     spawned, kills, recoveries = 3, 0, []
@@ -175,9 +178,21 @@ def test_limits_keys_and_schedules_hold_through_kill_9_and_a_database_restart(
         # The feed has stopped, and so does the schedule: what they left must drain.
         done = jr(env, "schedules", "pause", "tick")
         assert done.returncode == 0, done.stderr
-        wait_until(
-            lambda: set(statuses(url, schema)) == {"completed"}, 120, "every job to complete", 0.2
-        )
+        try:
+            wait_until(
+                lambda: set(statuses(url, schema)) == {"completed"},
+                120,
+                "every job to complete",
+                0.2,
+            )
+        except AssertionError:
+            left = sql(
+                url,
+                "SELECT id, type, user_id, status, attempts, run_at - now(), locked_by, error "
+                f"FROM \"{schema}\".job WHERE status <> 'completed' ORDER BY id LIMIT 20",
+            )
+            limits = sql(url, f'SELECT * FROM "{schema}".job_limits')
+            raise AssertionError(f"not completed: {left}; limits: {limits}") from None
         for w in workers:
             assert w.alive(), w.stderr()[-3000:]
             w.term()
@@ -188,7 +203,10 @@ def test_limits_keys_and_schedules_hold_through_kill_9_and_a_database_restart(
             if w.alive():
                 w.kill()
     for w in workers:
-        assert "Traceback" not in w.stderr(), w.stderr()[-3000:]
+        # The only tracebacks: a handler's own side-effect connection cut by the restart, its
+        # attempt retried (logged with the handler's traceback, as every handler failure is).
+        err = w.stderr()
+        assert err.count("Traceback") <= err.count(" failed, retrying in "), err[-3000:]
     counts = statuses(url, schema)
     ticks = schedule_ticks(url, schema, "tick")
     times = [t.at for t in ticks]
