@@ -103,7 +103,14 @@ class BookArchive:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             infos = archive.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            NotImplementedError,  # a directory entry that needs a newer zip version
+            EOFError,
+            OSError,
+            ValueError,
+        ):
             raise BadBook(
                 f"this {kind} file is damaged or cut short: its ZIP directory cannot be read"
             ) from None
