@@ -53,9 +53,11 @@ class SchemaStore(Protocol):
 
     async def schema_state(self) -> SchemaState: ...
 
-    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
-        """In one transaction that excludes other migrators: read the applied versions, call
-        `plan(applied)` for the migrations to apply, apply and record each."""
+    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> list[Migration]:
+        """Excluding other migrators: read the applied versions, call `plan(applied)` for the
+        migrations to apply, apply and record each; return those applied. A backend may
+        apply them all in one transaction (SQLite) or each in its own, calling `plan` again
+        before each (PostgreSQL, so that no lock is held across migrations)."""
         ...
 
 
@@ -123,12 +125,6 @@ async def migrate(store: SchemaStore) -> list[str]:
         pass  # something to do (a hand-altered table is refused by the check after it)
     else:
         return []
-    applied: list[Migration] = []
-
-    def decide(done: set[int]) -> list[Migration]:
-        applied[:] = plan(done, known, applied_by=None)
-        return applied
-
-    await store.schema_apply(decide)
+    applied = await store.schema_apply(lambda done: plan(done, known, applied_by=None))
     await check_schema(store)
     return [m.label for m in applied]

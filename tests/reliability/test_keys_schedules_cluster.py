@@ -22,9 +22,11 @@ from typing import Any
 import attrs
 import pytest
 from rel_support import (
+    Tick,
     WorkerProc,
     jr,
     migrate,
+    schedule_ticks,
     sql,
     start_worker,
     statuses,
@@ -35,32 +37,6 @@ from rel_support import (
 from jr_support import JOBRUNNER
 
 EVERY = 1.0  # the schedules' interval, in seconds
-
-
-@attrs.frozen
-class Tick:
-    at: dt.datetime  # the tick's time, from its idempotency key
-    job_id: int
-    created_at: dt.datetime
-
-    @property
-    def lag(self) -> float:
-        """Seconds from the tick's time to its job's insert (the database's clock)."""
-        return (self.created_at - self.at).total_seconds()
-
-
-def _ticks(url: str, schema: str, name: str) -> list[Tick]:
-    prefix = f"schedule:{name}:"
-    rows = sql(
-        url,
-        f'SELECT id, unique_key, created_at FROM "{schema}".job WHERE unique_key LIKE %s '
-        "ORDER BY id",
-        [prefix + "%"],
-    )
-    return [
-        Tick(at=dt.datetime.fromisoformat(key.removeprefix(prefix)), job_id=i, created_at=c)
-        for i, key, c in rows
-    ]
 
 
 def _jobs(url: str, schema: str) -> int:
@@ -122,10 +98,12 @@ def test_three_workers_enqueue_each_tick_of_a_schedule_once(pg_url, pg_schema, s
     _add_schedule(env, "tick")
     workers = _workers(env, logs, 3)
     try:
-        wait_until(lambda: len(_ticks(pg_url, pg_schema, "tick")) >= 10, 40, "ten ticks", 0.2)
+        wait_until(
+            lambda: len(schedule_ticks(pg_url, pg_schema, "tick")) >= 10, 40, "ten ticks", 0.2
+        )
     finally:
         _stop(workers)
-    ticks = _ticks(pg_url, pg_schema, "tick")
+    ticks = schedule_ticks(pg_url, pg_schema, "tick")
     _assert_one_job_per_tick(ticks, at_least=10)
     assert _jobs(pg_url, pg_schema) == len(ticks)  # nothing but the ticks' jobs
     # The ticks' jobs ran as they came, so their keys were free again: a second enqueue of a
@@ -153,7 +131,9 @@ def test_a_kill_9_during_a_tick_neither_loses_nor_repeats_one(pg_url, pg_schema,
     _add_schedule(env, "tick")
     workers = _workers(env, logs, 3)
     try:
-        wait_until(lambda: len(_ticks(pg_url, pg_schema, "tick")) >= 2, 40, "the first ticks")
+        wait_until(
+            lambda: len(schedule_ticks(pg_url, pg_schema, "tick")) >= 2, 40, "the first ticks"
+        )
         for victim in range(3):  # each worker once, just as the workers take a tick
             time.sleep(_until_next_tick(pg_url, pg_schema, "tick") + 0.002)
             workers[victim].kill()
@@ -161,7 +141,7 @@ def test_a_kill_9_during_a_tick_neither_loses_nor_repeats_one(pg_url, pg_schema,
             time.sleep(0.6)
         restarted = _db_now(pg_url)
         wait_until(
-            lambda: sum(t.at > restarted for t in _ticks(pg_url, pg_schema, "tick")) >= 3,
+            lambda: sum(t.at > restarted for t in schedule_ticks(pg_url, pg_schema, "tick")) >= 3,
             40,
             "ticks after the restarts",
             0.2,
@@ -169,7 +149,7 @@ def test_a_kill_9_during_a_tick_neither_loses_nor_repeats_one(pg_url, pg_schema,
         assert all(w.alive() for w in workers), [w.stderr() for w in workers]
     finally:
         _stop(workers)
-    ticks = _ticks(pg_url, pg_schema, "tick")
+    ticks = schedule_ticks(pg_url, pg_schema, "tick")
     _assert_one_job_per_tick(ticks, at_least=8)
     _print_lag("3 workers, kill -9", ticks)
 
@@ -186,7 +166,7 @@ def test_a_missed_tick_is_enqueued_once_or_skipped(pg_url, pg_schema, site, logs
     workers = _workers(env, logs, 2)  # both start up together: one of them takes the tick
 
     def later(name: str) -> list[Tick]:
-        return [t for t in _ticks(pg_url, pg_schema, name) if t.at >= started]
+        return [t for t in schedule_ticks(pg_url, pg_schema, name) if t.at >= started]
 
     try:
         wait_until(
@@ -195,7 +175,7 @@ def test_a_missed_tick_is_enqueued_once_or_skipped(pg_url, pg_schema, site, logs
     finally:
         _stop(workers)
     for name in ("once", "skip"):
-        ticks = _ticks(pg_url, pg_schema, name)
+        ticks = schedule_ticks(pg_url, pg_schema, name)
         missed = [t for t in ticks if t.at < started]
         assert len(missed) == (1 if name == "once" else 0), (name, missed)
         for t in missed:  # one of the missed ticks, enqueued at start-up
@@ -205,7 +185,7 @@ def test_a_missed_tick_is_enqueued_once_or_skipped(pg_url, pg_schema, site, logs
         # The ticks after start-up keep the schedule's rhythm (whole seconds from the old one).
         offset = (rest[0].at - stale[name]).total_seconds()
         assert abs(offset - round(offset)) < 0.001, offset
-    assert _jobs(pg_url, pg_schema) == sum(len(_ticks(pg_url, pg_schema, n)) for n in stale)
+    assert _jobs(pg_url, pg_schema) == sum(len(schedule_ticks(pg_url, pg_schema, n)) for n in stale)
 
 
 # -- idempotency keys -------------------------------------------------------------------

@@ -13,34 +13,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rel_support import WorkerProc, jr, migrate, sql, start_worker, statuses, wait_until, worker_env
-
-
-class Sampler:
-    """Counts a type's running jobs every few milliseconds, in a thread, from the table."""
-
-    def __init__(self, url: str, schema: str, job_type: str) -> None:
-        self.url, self.schema, self.type = url, schema, job_type
-        self.counts: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psycopg
-
-        query = f"SELECT count(*) FROM \"{self.schema}\".job WHERE status = 'running' AND type = %s"
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            while not self._stop.is_set():
-                self.counts.append(conn.execute(query, [self.type]).fetchone()[0])
-                time.sleep(0.005)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+from rel_support import (
+    Sampler,
+    WorkerProc,
+    jr,
+    migrate,
+    sql,
+    start_worker,
+    statuses,
+    wait_until,
+    worker_env,
+)
 
 
 def _workers(env, logs: Path, n: int, *args: str) -> list[WorkerProc]:

@@ -34,6 +34,7 @@ from ._claimed import ClaimedJob, raw_columns
 from ._controls import Controls
 from ._dashboard import DashboardReads
 from ._listen import Listener
+from ._migrate import apply_each
 from ._pool import Connection, Pool
 from ._support import (
     COLUMN_TYPES,
@@ -173,26 +174,29 @@ class PostgresBackend(Controls, DashboardReads):
             columns={row["column_name"]: row["data_type"] for row in found} or None,
         )
 
-    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
+    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> list[Migration]:
         lock_key = zlib.crc32(f"jobrunner:{self.schema}.{self.table}".encode())
-        await self._pool.run(lambda conn: self._apply(conn, lock_key, plan), bounded=False)
+        setup: list[sql.Composed | LiteralString] = [
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)),
+            self._queries["migrations_create"],
+        ]
 
-    async def _apply(
-        self, conn: Connection, lock_key: int, plan: Callable[[set[int]], list[Migration]]
-    ) -> None:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", [lock_key])
-            await conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
-            await conn.execute(self._queries["migrations_create"])
-            cur = await conn.execute(self._queries["migrations_applied"])
-            for migration in plan({row[0] for row in await cur.fetchall()}):
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    self._queries["migration_record"],
-                    {"version": migration.version, "name": migration.name, "by": __version__},
-                )
+        def record(m: Migration) -> tuple[LiteralString, dict[str, Any]]:
+            params = {"version": m.version, "name": m.name, "by": __version__}
+            return self._queries["migration_record"], params
+
+        return await self._pool.run(
+            lambda conn: apply_each(
+                conn,
+                lock_key=lock_key,
+                setup=setup,
+                applied_query=self._queries["migrations_applied"],
+                record=record,
+                plan=plan,
+                table=f'"{self.schema}"."{self.table}"',
+            ),
+            bounded=False,  # a migration's lock waits and retries are its own (apply_each)
+        )
 
     # -- enqueue -------------------------------------------------------------------------
 
@@ -274,6 +278,7 @@ class PostgresBackend(Controls, DashboardReads):
             return set()
         if all(o.kind is OutcomeKind.COMPLETED and o.result_json is None for o in outcomes):
             return await self._complete_many(worker, outcomes)
+        parked = [o.id for o in outcomes if o.kind is OutcomeKind.WAITING]
         return await self._ids(
             "job_finish_many",
             {
@@ -290,6 +295,7 @@ class PostgresBackend(Controls, DashboardReads):
                 "worker": worker,
             },
             binary=True,
+            parked=parked,
         )
 
     async def _complete_many(self, worker: str, outcomes: Sequence[Outcome]) -> set[int]:
@@ -302,13 +308,27 @@ class PostgresBackend(Controls, DashboardReads):
             },
         )
 
-    async def _ids(self, name: str, params: dict[str, Any], *, binary: bool = False) -> set[int]:
-        """The ids a batch update returns; planned for the batch at hand (never prepared)."""
+    async def _ids(
+        self,
+        name: str,
+        params: dict[str, Any],
+        *,
+        binary: bool = False,
+        parked: Sequence[int] = (),
+    ) -> set[int]:
+        """The ids a batch update returns (planned for the batch at hand, never prepared);
+        then, when the batch parked parents or ended children, job_wake_parents."""
         query = self._queries[name]
 
         async def run(conn: Connection) -> set[int]:
             cur = await conn.execute(query, params, binary=binary, prepare=False)
-            return {row[0] for row in await cur.fetchall()}
+            rows = await cur.fetchall()
+            ids = {row[0] for row in rows}
+            waiting = {row[1] for row in rows if row[1] is not None}
+            waiting.update(i for i in parked if i in ids)
+            if waiting:  # the batch has committed (autocommit): a fresh snapshot
+                await conn.execute(self._queries["job_wake_parents"], {"ids": sorted(waiting)})
+            return ids
 
         return await self._pool.run(run)
 

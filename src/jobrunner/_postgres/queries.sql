@@ -276,7 +276,8 @@ WITH done AS (
          AS u(id, attempt, status, refunded, parked, result, error, delay)
     WHERE job.id = ANY(%(ids)b::bigint[]) AND job.id = u.id
       AND job.status = 'running' AND job.attempts = u.attempt AND job.locked_by = %(worker)s
-    RETURNING job.id, job.parent_id, job.status, job.type, u.delay, u.error
+    RETURNING job.id, job.parent_id, job.status, job.type, u.delay, u.error, u.parked,
+              job.run_at
 ), paused AS (
     -- Back-pressure: a job that hit its provider's rate limit pauses its type, cluster-wide,
     -- until its retry is due.
@@ -306,9 +307,18 @@ WITH done AS (
             WHERE sibling.parent_id = parent.id AND sibling.status IN ('pending', 'running')
               AND sibling.id <> ALL(ARRAY(SELECT id FROM done)))
     RETURNING parent.id
+), ready AS (
+    -- A parent that may run again (its last child ended, here or before it parked): wake the
+    -- workers, whose last claim found nothing, or it waits for their next poll.
+    SELECT pg_notify({channel_literal}, '')
+    WHERE EXISTS (SELECT 1 FROM woken)
+       OR EXISTS (SELECT 1 FROM done WHERE parked AND run_at <= now())
 )
-SELECT id FROM done
-WHERE (SELECT count(*) FROM freed) >= 0  -- runs `freed` (a CTE no one reads never runs)
+-- Each job, and the parent of each that ended (for job_wake_parents).
+SELECT id, CASE WHEN status IN ('completed', 'failed', 'cancelled') THEN parent_id END
+FROM done
+-- runs `freed` and `ready` (a CTE no one reads never runs)
+WHERE (SELECT count(*) FROM freed) >= 0 AND (SELECT count(*) FROM ready) >= 0
 
 -- job_complete_many --
 -- The common case of job_finish_many: every outcome is `completed` with no result. Same fence,
@@ -338,9 +348,33 @@ WITH done AS (
             WHERE sibling.parent_id = parent.id AND sibling.status IN ('pending', 'running')
               AND sibling.id <> ALL(ARRAY(SELECT id FROM done)))
     RETURNING parent.id
+), ready AS (
+    -- As in job_finish_many: a parent may run again.
+    SELECT pg_notify({channel_literal}, '') WHERE EXISTS (SELECT 1 FROM woken)
 )
-SELECT id FROM done
-WHERE (SELECT count(*) FROM freed) >= 0  -- runs `freed` (a CTE no one reads never runs)
+SELECT id, parent_id FROM done
+-- runs `freed` and `ready` (a CTE no one reads never runs)
+WHERE (SELECT count(*) FROM freed) >= 0 AND (SELECT count(*) FROM ready) >= 0
+
+-- job_wake_parents --
+-- Once a batch of outcomes has committed, in a snapshot of its own: wake (run now, and notify)
+-- each of `ids` (parents parked by the batch, parents of the jobs it ended) that waits for
+-- children of which none is left. The batch's own wake-up cannot see a batch written at the
+-- same time (this worker's parallel writes, another worker's): a parent parked in one and its
+-- last child ended in the other each see the other still running, and the parent would sleep
+-- until its recheck. Whichever of the two commits last sees both here.
+WITH woken AS (
+    UPDATE {job} AS parent
+    SET run_at = now()
+    WHERE parent.id = ANY(%(ids)s::bigint[])
+      AND parent.status = 'pending' AND parent.run_at > now()
+      AND EXISTS (SELECT 1 FROM {job} AS child WHERE child.parent_id = parent.id)
+      AND NOT EXISTS (
+            SELECT 1 FROM {job} AS child
+            WHERE child.parent_id = parent.id AND child.status IN ('pending', 'running'))
+    RETURNING parent.id
+)
+SELECT pg_notify({channel_literal}, '') FROM (SELECT 1 FROM woken LIMIT 1) AS any_woken
 
 -- job_extend_leases --
 -- Extend the leases of jobs this worker still holds; says which of them were asked to cancel.

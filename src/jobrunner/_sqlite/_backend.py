@@ -150,8 +150,8 @@ class SQLiteBackend(Controls, DashboardReads):
     async def schema_state(self) -> SchemaState:
         return await self._db.run(self._schema.state)
 
-    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> None:
-        await self._db.run(lambda conn: self._schema.apply(conn, plan, self.clock()))
+    async def schema_apply(self, plan: Callable[[set[int]], list[Migration]]) -> list[Migration]:
+        return await self._db.run(lambda conn: self._schema.apply(conn, plan, self.clock()))
 
     # -- enqueue -------------------------------------------------------------------------
 

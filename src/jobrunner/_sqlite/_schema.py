@@ -73,16 +73,17 @@ class Schema:
 
     def apply(
         self, conn: sqlite3.Connection, plan: Callable[[set[int]], list[Migration]], now: float
-    ) -> None:
+    ) -> list[Migration]:
         """Apply what `plan` chooses in one write transaction (which excludes other
-        migrators: SQLite has one writer)."""
+        migrators: SQLite has one writer); returns what it applied."""
         with immediate(conn):
             tables = self._tables(conn)
             if self.migrations_table not in tables:
                 self._refuse_foreign(tables)
             conn.execute(self.queries["migrations_create"])
             done = {row[0] for row in conn.execute(self.queries["migrations_applied"])}
-            for migration in plan(done):
+            todo = plan(done)
+            for migration in todo:
                 for statement in statements(migration.sql):
                     conn.execute(statement)
                 conn.execute(
@@ -94,6 +95,7 @@ class Schema:
                         "now": now,
                     },
                 )
+        return todo
 
     def _tables(self, conn: sqlite3.Connection) -> set[str]:
         return {row[0] for row in conn.execute(self.queries["tables"])}

@@ -103,7 +103,14 @@ class BookArchive:
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             infos = archive.infolist()
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
+        except (
+            zipfile.BadZipFile,
+            zipfile.LargeZipFile,
+            NotImplementedError,  # a directory entry that needs a newer zip version
+            EOFError,
+            OSError,
+            ValueError,
+        ):
             raise BadBook(
                 f"this {kind} file is damaged or cut short: its ZIP directory cannot be read"
             ) from None
@@ -131,7 +138,15 @@ class BookArchive:
                 data = raw.read(info.file_size + 1)
         except RuntimeError:  # zipfile's word for a password-protected member
             raise BadBook(f"{self.kind} member {name} is password-protected") from None
-        except (NotImplementedError, zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        # ValueError: a member's header offset pointing before the archive (a negative seek).
+        except (
+            NotImplementedError,
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            OSError,
+            ValueError,
+        ) as exc:
             reason = str(exc) or type(exc).__name__
             raise BadBook(f"{self.kind} member {name} is damaged or cut short ({reason})") from None
         self.read_bytes += len(data)
@@ -152,7 +167,7 @@ class BookArchive:
             raw = self.zip.open(info)
         except RuntimeError:  # zipfile's word for a password-protected member
             raise BadBook(f"{self.kind} member {name} is password-protected") from None
-        except (NotImplementedError, zipfile.BadZipFile, OSError) as exc:
+        except (NotImplementedError, zipfile.BadZipFile, OSError, ValueError) as exc:
             raise BadBook(f"{self.kind} member {name} cannot be unpacked: {exc}") from None
         return _Bounded(self, raw, info, budget)
 
@@ -207,7 +222,7 @@ class _Bounded(io.RawIOBase):
         want = self._budget - self._seen + 1 if size is None or size < 0 else size
         try:
             data = self._raw.read(min(want, self._budget - self._seen + 1))
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
             reason = str(exc) or type(exc).__name__
             raise BadBook(
                 f"{self._archive.kind} member {name} is damaged or cut short ({reason})"

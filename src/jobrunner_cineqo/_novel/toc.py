@@ -75,7 +75,7 @@ def drop_toc(
             continue
         if not all(facts.empty[i:j]) and not facts.listed_again(i, j):
             # Short chapters, not entries with notes: look again for entries with nothing under.
-            facts.entry[i:j] = facts.empty[i:j]
+            facts.mark_entries(i, j, facts.empty[i:j])
             continue
         if not keep:
             j = facts.absorb_recurring(j)
@@ -113,11 +113,24 @@ class _Facts:
         last_seen = {h.key: i for i, h in enumerate(heads)}
         return cls(heads, ends, counts, first_seen, last_seen, empty, entry)
 
+    # The last run found, (start, end), while `entry` is unchanged: a run that yields one
+    # heading at a time (thousands of "第一章" with nothing under them) is walked once, not
+    # once per heading, which was quadratic in the number of headings.
+    _run: tuple[int, int] = attrs.field(default=(0, 0), init=False)
+
     def run_end(self, i: int) -> int:
-        j = i
-        while j < len(self.heads) and self.entry[j]:
-            j += 1
+        start, j = self._run
+        if not start <= i < j:
+            j = i
+            while j < len(self.heads) and self.entry[j]:
+                j += 1
+            self._run = (i, j)
         return j
+
+    def mark_entries(self, i: int, j: int, entries: list[bool]) -> None:
+        """Say again which of heads[i:j] are entries."""
+        self.entry[i:j] = entries
+        self._run = (0, 0)
 
     def lone_volume(self, i: int) -> bool:
         return self.heads[i].level == 0 and self.counts[self.heads[i].key] == 1
