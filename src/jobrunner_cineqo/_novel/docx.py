@@ -14,6 +14,7 @@ volume. Fewer than two headings: the chapters are found by the heading rules on 
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -22,7 +23,6 @@ import attrs
 
 from .archive import DOCX_MAIN, ArchiveLimits, BadBook, BookArchive, parse_xml, safe_iterparse
 from .marks import Book, Mark
-from .xhtml import TextOut
 
 if TYPE_CHECKING:
     from lxml import etree
@@ -55,7 +55,7 @@ def read_docx(
     if main is None or not archive.has(main):
         raise BadBook("this Word document has no word/document.xml: it holds no text")
     levels = _heading_levels(archive, styles_part)
-    out = TextOut()  # the text, held once
+    out = io.StringIO()  # lines straight into one buffer, not a list of pieces
     headings: list[tuple[int, int, int, str]] = []  # start, end, level, text
     size = 0
     stream = archive.stream(main)
@@ -80,7 +80,8 @@ def read_docx(
             size += len(line)
         if count % _PROGRESS_EVERY == 0:
             on_progress(min(stream.seen / total, 1.0))
-    text = out.text()
+    text = out.getvalue()
+    out.close()
     if not text.strip():
         raise BadBook("this Word document holds no text")
     return Book(

@@ -56,7 +56,9 @@ class TextBuilder:
     starts: dict[Hashable, int] = attrs.field(factory=dict)
     bodies: dict[Hashable, int] = attrs.field(factory=dict)
     size: int = 0
-    _out: TextOut = attrs.field(factory=lambda: TextOut())
+    # Lines go straight into one buffer (no list of pieces); taking the text out copies it
+    # once, so the peak is about twice the text.
+    _out: io.StringIO = attrs.field(factory=io.StringIO)
     _pending: list[Anchor] = attrs.field(factory=list)
     _open: list[Anchor] = attrs.field(factory=list)
     _looked: int = 0
@@ -108,51 +110,9 @@ class TextBuilder:
 
     def text(self) -> str:
         """All the text added (call once)."""
-        return self._out.text()
-
-
-class TextOut:
-    """Text written piece by piece, taken out once as one string, never held twice.
-
-    A single buffer (`io.StringIO`) copies itself when its text is taken out, so for a moment
-    the text is there twice. Here the text is written into buffers of about `_PART` characters;
-    taking it out appends them one by one to a growing string, each freed once appended (a
-    string nothing else refers to grows in place), so there is the text and one buffer.
-    """
-
-    _PART = 1 << 14
-
-    def __init__(self) -> None:
-        self._parts: list[str] = []
-        self._buffer = io.StringIO()
-        self._size = 0  # characters in the current buffer
-
-    def write(self, text: str) -> None:
-        self._buffer.write(text)
-        self._size += len(text)
-        if self._size >= self._PART:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._size:
-            self._parts.append(self._buffer.getvalue())
-            self._buffer.close()
-            self._buffer, self._size = io.StringIO(), 0
-
-    def text(self) -> str:
-        """All the text written (call once)."""
-        self._flush()
-        parts, self._parts = self._parts, []
-        parts.reverse()
-        return _appended(parts)
-
-
-def _appended(parts: list[str]) -> str:
-    """The parts (last first) as one string, each freed once appended."""
-    text = ""
-    while parts:
-        text += parts.pop()  # in place: `text` is referred to only here
-    return text
+        text = self._out.getvalue()
+        self._out.close()
+        return text
 
 
 def _in_title(text: str, anchors: Sequence[Anchor]) -> bool:
