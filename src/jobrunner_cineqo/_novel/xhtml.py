@@ -93,20 +93,23 @@ class TextBuilder:
 
     def paragraphs(self, lines: list[str]) -> None:
         """Add whole paragraphs (line breaks inside them already "\\n"), without looking at
-        them once no anchor is waiting for its heading lines."""
+        them once no anchor is waiting for its heading lines (`lines` is emptied)."""
         i = 0
         while i < len(lines) and (self._pending or self._open):
             self.soft = False
             self.line(lines[i], False)
             i += 1
-        write = self._out.write
-        for line in lines[i:] if i else lines:
-            if self.size:
-                write("\n\n")
-                self.size += 2
-            write(line)
-            self.size += len(line)
         self.soft = False
+        if i < len(lines):
+            if i:
+                del lines[:i]
+            body = "\n\n".join(lines)  # the rest as one string: no Python per paragraph
+            lines.clear()
+            if self.size:
+                self._out.write("\n\n")
+                self.size += 2
+            self._out.write(body)
+            self.size += len(body)
 
     def text(self) -> str:
         """All the text added (call once)."""
@@ -167,7 +170,11 @@ def walk(
     last = max(text.rfind(_ANCHOR), text.rfind(_HEADING))
     cut = text.find(_SEP, last) if last >= 0 else 0
     cut = len(text) if cut < 0 else cut
-    for piece in text[:cut].split(_SEP):
+    messy = _messy(text, cut)
+    pieces = text.split(_SEP)  # one split, and no copy of the text after the cut
+    head = text.count(_SEP, 0, cut) + 1  # the pieces before the cut
+    del text
+    for piece in pieces[:head]:
         if piece.startswith(_ANCHOR):
             for token, title in groups[int(piece.strip(_ANCHOR))]:
                 builder.anchor(token, title)
@@ -179,7 +186,8 @@ def walk(
             if line:
                 builder.line(line, heading)
                 builder.soft = True
-    builder.paragraphs(_paragraphs(text[cut:]))
+    del pieces[:head]
+    builder.paragraphs(_paragraphs(pieces, messy))
 
 
 def _collapse(line: str) -> str:
@@ -190,19 +198,26 @@ def _collapse(line: str) -> str:
     return line
 
 
-def _paragraphs(text: str) -> list[str]:
-    """The paragraphs of marked text: whitespace runs collapsed, a `<br>` a line end.
+def _messy(text: str, start: int) -> bool:
+    """Whether text[start:] has whitespace to collapse, or `<br>`s (a few scans tell)."""
+    for needle in ("  ", "\t", "\r", _BREAK):
+        if text.find(needle, start) >= 0:
+            return True
+    # line ends inside paragraphs, not only between them
+    return text.count("\n", start) > text.count(f"{_SEP}\n{_SEP}", start) + 1
 
-    Only the strip is done per paragraph when the text has no whitespace to collapse (one scan
-    of the whole text tells), which is most books.
+
+def _paragraphs(pieces: list[str], messy: bool) -> list[str]:
+    """The paragraphs of marked text split at its separators (`pieces`, emptied): whitespace
+    runs collapsed, a `<br>` a line end.
+
+    Only the strip is done per paragraph when the text has no whitespace to collapse
+    (`_messy` tells), which is most books.
     """
-    pieces = text.split(_SEP)
-    messy = "  " in text or "\t" in text or "\r" in text or _BREAK in text
-    if not messy and text.count("\n") > text.count(f"{_SEP}\n{_SEP}") + 1:
-        messy = True  # line ends inside paragraphs, not only between them
-    if not messy:
-        return [piece for piece in map(str.strip, pieces) if piece]
-    return [paragraph for paragraph in map(_paragraph, pieces) if paragraph]
+    clean = _paragraph if messy else str.strip
+    paragraphs = [paragraph for paragraph in map(clean, pieces) if paragraph]
+    pieces.clear()
+    return paragraphs
 
 
 def _paragraph(piece: str) -> str:
