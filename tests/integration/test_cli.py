@@ -165,3 +165,36 @@ def test_psycopgs_pure_python_implementation_is_named_with_its_fix(cli_env):
     assert "pure-Python" not in fast.stderr
     checks = json.loads(jr(cli_env, "doctor", "--json", check=False).stdout)
     assert "driver" not in {c["name"] for c in checks}
+
+
+def test_limits_pause_and_resume_from_the_command_line(cli_env):
+    jr(cli_env, "migrate")
+    jr(cli_env, "limits", "set", "diag.noop", "--concurrency", "2", "--rate", "5/1s")
+    jr(cli_env, "limits", "set", "diag.noop", "--per-user", "1")  # adds to what was set
+    [row] = json.loads(jr(cli_env, "limits", "show", "--json").stdout)["types"]
+    assert row["type"] == "diag.noop"
+    assert row["effective"] == {"concurrency": 2, "per_user": 1, "rate": "5/1s"}
+    assert (row["paused"], row["fair"]) == (False, True)
+
+    assert jr(cli_env, "pause", "diag.noop").stdout == "paused: diag.noop\n"
+    jr(cli_env, "pause", "--queue", "slow")
+    shown = json.loads(jr(cli_env, "limits", "show", "--json").stdout)
+    assert shown["types"][0]["paused"] is True and "slow" in shown["paused_queues"]
+    status = jr(cli_env, "status").stdout
+    assert "diag.noop: paused" in status and "queue slow: paused" in status
+    job_id = int(jr(cli_env, "enqueue", "diag.noop").stdout)
+    jr(cli_env, "run", "--plugin", "diag", "--burst")  # a paused type's job stays pending
+    assert json.loads(jr(cli_env, "jobs", "show", str(job_id), "--json").stdout)["status"] == (
+        "pending"
+    )
+
+    jr(cli_env, "resume", "diag.noop")
+    jr(cli_env, "resume", "--queue", "slow")
+    jr(cli_env, "limits", "clear", "diag.noop")
+    shown = json.loads(jr(cli_env, "limits", "show", "--json").stdout)
+    assert not shown["paused_queues"]
+    assert all(not t["paused"] and t["configured"]["concurrency"] is None for t in shown["types"])
+    jr(cli_env, "run", "--plugin", "diag", "--burst")
+    assert json.loads(jr(cli_env, "jobs", "show", str(job_id), "--json").stdout)["status"] == (
+        "completed"
+    )
